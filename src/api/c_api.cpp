@@ -1,0 +1,1 @@
+namespace tandem::api { int placeholder() { return 0; } }

@@ -1,0 +1,1 @@
+namespace tandem { int engine_placeholder() { return 0; } }

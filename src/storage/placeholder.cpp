@@ -1,0 +1,1 @@
+namespace tandem { int storage_placeholder() { return 0; } }
