@@ -1,1 +1,114 @@
-int main() { return 0; }
+// The `tandem` command line: parses flags with CLI11 (this is the only translation unit
+// that includes it, CLI11 is heavy to compile) and runs one subcommand.
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+namespace tandem::cli {
+namespace {
+
+void add_model_flags(CLI::App* app, ModelOptions& m) {
+  app->add_option("-m,--model", m.model, "GGUF model file")->required();
+  app->add_option("-t,--threads", m.threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  app->add_option("-c,--ctx-size", m.ctx, "context size in tokens (0: min(model, 4096))")->check(CLI::NonNegativeNumber);
+  app->add_option("--kv-type", m.kv_type, "KV cache type")->check(CLI::IsMember({"f32", "f16", "bf16"}));
+}
+
+void add_sampling_flags(CLI::App* app, SamplingOptions& s) {
+  app->add_option("--temp", s.temp, "temperature (0: greedy)")->check(CLI::NonNegativeNumber);
+  app->add_option("--seed", s.seed, "random seed (default: drawn and printed)");
+  app->add_option("--top-k", s.top_k, "top-k (<= 0: off)");
+  app->add_option("--top-p", s.top_p, "top-p (1: off)")->check(CLI::Range(0.0, 1.0));
+  app->add_option("--min-p", s.min_p, "min-p (0: off)")->check(CLI::Range(0.0, 1.0));
+  app->add_option("--repeat-penalty", s.repeat_penalty, "repetition penalty (1: off)")->check(CLI::PositiveNumber);
+  app->add_option("--repeat-last-n", s.repeat_last_n, "tokens the penalties look back over");
+  app->add_option("--presence-penalty", s.presence_penalty, "presence penalty");
+  app->add_option("--frequency-penalty", s.frequency_penalty, "frequency penalty");
+}
+
+}  // namespace
+}  // namespace tandem::cli
+
+int main(int argc, char** argv) {
+  using namespace tandem::cli;
+  CLI::App app{"Tandem: LLM inference for machines whose GPU is too small for the job"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all");
+
+  RunOptions run;
+  CLI::App* c_run = app.add_subcommand("run", "generate a continuation of a prompt");
+  add_model_flags(c_run, run.m);
+  add_sampling_flags(c_run, run.s);
+  c_run->add_option("-p,--prompt", run.prompt, "prompt text (empty: BOS alone)");
+  c_run->add_option("-n,--n-predict", run.n_predict, "tokens to generate (-1: until end)");
+  c_run->add_flag("--ignore-eos", run.ignore_eos, "do not stop at end-of-generation tokens");
+  c_run->add_flag("--special", run.special, "parse special-token text in the prompt");
+
+  TokenizeOptions tok;
+  CLI::App* c_tok = app.add_subcommand("tokenize", "print the token ids of a text");
+  add_model_flags(c_tok, tok.m);
+  c_tok->add_option("-p,--prompt", tok.prompt, "text")->required();
+  c_tok->add_flag("--special", tok.special, "parse special-token text");
+  c_tok->add_flag("--no-bos", tok.no_bos, "do not add BOS");
+
+  PerplexityOptions ppl;
+  CLI::App* c_ppl = app.add_subcommand("perplexity", "perplexity of a text file (llama.cpp's method)");
+  c_ppl->add_option("-m,--model", ppl.m.model, "GGUF model file")->required();
+  c_ppl->add_option("-t,--threads", ppl.m.threads, "CPU threads (0: all cores)");
+  c_ppl->add_option("--kv-type", ppl.m.kv_type, "KV cache type")->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  c_ppl->add_option("-f,--file", ppl.file, "text file")->required();
+  c_ppl->add_option("-c,--ctx-size", ppl.ctx, "chunk size in tokens")->check(CLI::PositiveNumber);
+
+  ChatOptions chat;
+  CLI::App* c_chat = app.add_subcommand("chat", "interactive multi-turn chat");
+  add_model_flags(c_chat, chat.m);
+  add_sampling_flags(c_chat, chat.s);
+  c_chat->add_option("--system", chat.system, "system prompt");
+  c_chat->add_option("--chat-template", chat.chat_template, "override: llama2, llama3, chatml, mistral, phi3");
+  c_chat->add_option("-n,--n-predict", chat.n_predict, "max tokens per answer (-1: until end of turn)");
+
+  InspectOptions insp;
+  CLI::App* c_insp = app.add_subcommand("inspect", "print a GGUF file's metadata and tensors");
+  c_insp->add_option("model", insp.model, "GGUF file")->required();
+  c_insp->add_flag("--all", insp.all_metadata, "print long arrays in full");
+
+  MakeModelOptions mk;
+  CLI::App* c_mk = app.add_subcommand("make-model", "write a random-weight model of a real shape");
+  c_mk->add_option("--preset", mk.preset, "model shape")
+      ->required()
+      ->check(CLI::IsMember({"tiny", "llama3.2-1b", "llama2-7b", "llama3.1-8b", "qwen2.5-0.5b"}));
+  c_mk->add_option("--type", mk.type, "weight type (f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k q4_k_m q5_k_m)");
+  c_mk->add_option("-o,--out", mk.out, "output GGUF file")->required();
+  c_mk->add_option("--vocab", mk.vocab, "copy the vocabulary of this GGUF file");
+  c_mk->add_option("--tiktoken", mk.tiktoken, "build the vocabulary from a tiktoken tokenizer.model");
+  c_mk->add_option("--seed", mk.seed, "weight seed");
+  c_mk->add_option("-t,--threads", mk.threads, "threads (0: all cores)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "tandem: error: %s (try --help)\n", e.what());
+    return 2;
+  }
+
+  try {
+    if (c_run->parsed()) return cmd_run(run);
+    if (c_tok->parsed()) return cmd_tokenize(tok);
+    if (c_ppl->parsed()) return cmd_perplexity(ppl);
+    if (c_chat->parsed()) return cmd_chat(chat);
+    if (c_insp->parsed()) return cmd_inspect(insp);
+    if (c_mk->parsed()) return cmd_make_model(mk);
+  } catch (const std::exception& e) {  // a library threw: report it, never crash
+    std::fprintf(stderr, "tandem: error: %s\n", e.what());
+    return 1;
+  }
+  return 2;
+}

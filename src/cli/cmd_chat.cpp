@@ -1,0 +1,127 @@
+// tandem chat: a multi-turn conversation with the model's chat template. Each turn the
+// whole conversation is rendered again and only the tokens after the part already in
+// the KV cache are run. Ctrl-C stops the current answer; at the prompt it quits.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/common.h"
+#include "cli/raw_utf8_writer.h"
+#include "engine/chat_template.h"
+#include "engine/generate.h"
+#include "engine/runtime.h"
+
+namespace tandem::cli {
+namespace {
+
+std::atomic<bool> g_generating{false};  // signal-handler state: lock-free atomics only
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_sigint(int) {
+  if (g_generating.load()) {
+    g_stop.store(true);
+  } else {
+    static const char kBye[] = "\n";
+    (void)!::write(STDERR_FILENO, kBye, sizeof(kBye) - 1);
+    ::_exit(130);
+  }
+}
+
+Result<ChatFormat> choose_format(const ChatOptions& o, const Model& m) {
+  if (!o.chat_template.empty()) {
+    if (auto f = parse_chat_format(o.chat_template)) return *f;
+    return Error(Code::kInvalidArgument) << "unknown chat template '" << o.chat_template
+                                         << "' (llama2, llama3, chatml, mistral, phi3, zephyr, gemma)";
+  }
+  if (auto tmpl = m.file().get_string("tokenizer.chat_template")) {
+    if (auto f = detect_chat_format(*tmpl)) return *f;
+    return Error(Code::kUnsupported) << m.file().path()
+                                     << ": its chat template is not one Tandem knows; pick one with --chat-template";
+  }
+  return ChatFormat::kChatML;  // no template in the file: a neutral default
+}
+
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
+}
+
+}  // namespace
+
+int cmd_chat(const ChatOptions& o) {
+  auto cfg = context_config(o.m);
+  if (!cfg) return fail(cfg.error());
+  auto rt = open_runtime(o.m.model, *cfg);
+  if (!rt) return fail(rt.error());
+  auto format = choose_format(o, *rt->model);
+  if (!format) return fail(format.error());
+  const Tokenizer& tok = *rt->tokenizer;
+  Context& ctx = *rt->context;
+  const SamplerConfig sc = sampler_config(o.s);
+  auto sampler = Sampler::create(sc, rt->model->config().n_vocab);
+  if (!sampler) return fail(sampler.error());
+  std::signal(SIGINT, on_sigint);
+  const bool interactive = ::isatty(STDIN_FILENO) != 0;
+  std::fprintf(stderr, "tandem chat: %s template, seed %llu. Ctrl-C stops an answer; Ctrl-D quits.\n",
+               std::string(chat_format_name(*format)).c_str(), static_cast<unsigned long long>(sc.seed));
+
+  std::vector<ChatMessage> messages;
+  if (!o.system.empty()) messages.push_back({"system", o.system});
+  std::vector<int32_t> cached;  // tokens now in sequence 0 of the KV cache
+  const std::vector<std::string> stops = stop_strings(*format);
+  std::string line;
+  while (true) {
+    if (interactive) std::fputs("> ", stdout), std::fflush(stdout);
+    if (!std::getline(std::cin, line)) break;
+    if (line.empty()) continue;
+    messages.push_back({"user", line});
+    const std::string text = apply_chat_template(*format, messages, true);
+    auto ids = tok.encode(text, tok.add_bos_default(), /*parse_special=*/true);
+    if (!ids) return fail(ids.error());
+    const size_t keep = common_prefix(cached, *ids);
+    ctx.truncate(0, static_cast<int32_t>(keep));
+    cached.resize(keep);
+    std::vector<int32_t> fresh(ids->begin() + static_cast<std::ptrdiff_t>(keep), ids->end());
+    if (fresh.empty()) {  // never decode nothing: re-run the last token
+      ctx.truncate(0, static_cast<int32_t>(keep - 1));
+      cached.pop_back();
+      fresh.push_back(ids->back());
+    }
+    GenerateOptions go;
+    go.n_predict = o.n_predict;
+    std::string answer;
+    RawUtf8Writer out(stdout);
+    g_stop = false;
+    g_generating = true;
+    auto st = generate(ctx, tok, *sampler, fresh, go,
+                       [&](int32_t, std::string_view piece) {
+                         answer.append(piece);
+                         for (const std::string& s : stops)
+                           if (answer.size() >= s.size() && answer.compare(answer.size() - s.size(), s.size(), s) == 0) {
+                             answer.resize(answer.size() - s.size());
+                             return false;
+                           }
+                         out.write(piece);
+                         return true;
+                       },
+                       &g_stop);
+    g_generating = false;
+    out.finish();
+    std::fputs("\n", stdout);
+    std::fflush(stdout);
+    if (!st) return fail(st.error());
+    messages.push_back({"assistant", answer});
+    cached.assign(ids->begin(), ids->end());  // the answer's tokens are re-matched next turn
+    cached.resize(std::min<size_t>(cached.size(), static_cast<size_t>(ctx.n_past(0))));
+    sampler->reset();
+  }
+  return 0;
+}
+
+}  // namespace tandem::cli

@@ -1,0 +1,82 @@
+// Options of each `tandem` subcommand, filled by main.cpp (the only file that sees
+// CLI11), and the commands themselves. Each returns the process exit code.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace tandem::cli {
+
+struct ModelOptions {
+  std::string model;
+  int32_t threads = 0;        // 0: all cores
+  int32_t ctx = 0;            // 0: min(model context, 4096)
+  std::string kv_type = "f16";
+};
+
+struct SamplingOptions {
+  float temp = 0.8f;
+  std::optional<uint64_t> seed;
+  int32_t top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  float repeat_penalty = 1.0f;
+  int32_t repeat_last_n = 64;
+  float presence_penalty = 0.f;
+  float frequency_penalty = 0.f;
+};
+
+struct RunOptions {
+  ModelOptions m;
+  SamplingOptions s;
+  std::string prompt;
+  int32_t n_predict = 128;
+  bool ignore_eos = false;
+  bool special = false;       // parse special-token text in the prompt
+};
+
+struct TokenizeOptions {
+  ModelOptions m;
+  std::string prompt;
+  bool special = false;
+  bool no_bos = false;
+};
+
+struct PerplexityOptions {
+  ModelOptions m;
+  std::string file;
+  int32_t ctx = 512;
+};
+
+struct ChatOptions {
+  ModelOptions m;
+  SamplingOptions s;
+  std::string system;
+  std::string chat_template;  // override: llama2, llama3, chatml, mistral, phi3
+  int32_t n_predict = -1;
+};
+
+struct InspectOptions {
+  std::string model;
+  bool all_metadata = false;
+};
+
+struct MakeModelOptions {
+  std::string preset;
+  std::string type = "f16";
+  std::string out;
+  std::string vocab;     // a GGUF whose tokenizer.* keys are copied
+  std::string tiktoken;  // a tiktoken tokenizer.model to build the vocab from
+  uint64_t seed = 1;
+  int32_t threads = 0;
+};
+
+int cmd_run(const RunOptions& o);
+int cmd_tokenize(const TokenizeOptions& o);
+int cmd_perplexity(const PerplexityOptions& o);
+int cmd_chat(const ChatOptions& o);
+int cmd_inspect(const InspectOptions& o);
+int cmd_make_model(const MakeModelOptions& o);
+
+}  // namespace tandem::cli

@@ -1,0 +1,91 @@
+#include "engine/model.h"
+
+#include <string_view>
+
+namespace tandem {
+namespace {
+
+// Finds `name` and checks it is [rows, cols] (rows == 1 for a vector) of a supported type.
+// Vectors (norms, biases) must be F32.
+Result<WeightView> bind(const gguf::File& f, const std::string& name, int64_t cols, int64_t rows,
+                        bool required = true) {
+  const gguf::TensorInfo* t = f.find_tensor(name);
+  if (t == nullptr) {
+    if (!required) return WeightView{};
+    return Error(Code::kBadGguf) << f.path() << ": tensor '" << name << "' is missing";
+  }
+  const bool is_vector = rows == 1;
+  const bool shape_ok = is_vector ? (t->dims.size() == 1 && t->dims[0] == static_cast<uint64_t>(cols))
+                                  : (t->dims.size() == 2 && t->dims[0] == static_cast<uint64_t>(cols) &&
+                                     t->dims[1] == static_cast<uint64_t>(rows));
+  if (!shape_ok) {
+    Error e(Code::kBadGguf);
+    e << f.path() << ": tensor '" << name << "' has shape [";
+    for (size_t i = 0; i < t->dims.size(); ++i) e << (i ? ", " : "") << t->dims[i];
+    e << "], expected [" << cols;
+    if (!is_vector) e << ", " << rows;
+    return std::move(e) << "]";
+  }
+  if (!traits(t->type).supported)
+    return Error(Code::kUnsupported) << f.path() << ": tensor '" << name << "' has type "
+                                     << dtype_name(t->type) << ", which Tandem does not support yet";
+  if (is_vector && t->type != DType::kF32)
+    return Error(Code::kUnsupported) << f.path() << ": vector '" << name << "' has type "
+                                     << dtype_name(t->type) << ", expected f32";
+  WeightView w;
+  w.data = f.tensor_data(*t).data();
+  w.type = t->type;
+  w.cols = cols;
+  w.rows = rows;
+  w.name = name;
+  return w;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
+  TANDEM_ASSIGN_OR_RETURN(gguf::File f, gguf::File::open(path));
+  std::unique_ptr<Model> m(new Model(std::move(f)));
+  TANDEM_ASSIGN_OR_RETURN(m->config_, read_model_config(m->file_));
+  TANDEM_TRY(m->bind_weights());
+  return m;
+}
+
+Status Model::bind_weights() {
+  const gguf::File& f = file_;
+  ModelConfig& c = config_;
+  const gguf::TensorInfo* emb = f.find_tensor("token_embd.weight");
+  if (emb == nullptr) return Error(Code::kBadGguf) << f.path() << ": tensor 'token_embd.weight' is missing";
+  if (emb->dims.size() != 2 || emb->dims[1] == 0 || emb->dims[1] > (1u << 24))
+    return Error(Code::kBadGguf) << f.path() << ": token_embd.weight must be [n_embd, n_vocab]";
+  c.n_vocab = static_cast<int32_t>(emb->dims[1]);
+  const int64_t d = c.n_embd;
+  TANDEM_ASSIGN_OR_RETURN(token_embd_, bind(f, "token_embd.weight", d, c.n_vocab));
+  TANDEM_ASSIGN_OR_RETURN(output_norm_, bind(f, "output_norm.weight", d, 1));
+  TANDEM_ASSIGN_OR_RETURN(output_, bind(f, "output.weight", d, c.n_vocab, /*required=*/false));
+  tied_ = !output_.present();
+  if (tied_) output_ = token_embd_;
+  TANDEM_ASSIGN_OR_RETURN(rope_freqs_, bind(f, "rope_freqs.weight", c.n_rot / 2, 1, false));
+
+  layers_.resize(static_cast<size_t>(c.n_layer));
+  for (int32_t i = 0; i < c.n_layer; ++i) {
+    LayerWeights& l = layers_[static_cast<size_t>(i)];
+    const std::string b = "blk." + std::to_string(i) + ".";
+    TANDEM_ASSIGN_OR_RETURN(l.attn_norm, bind(f, b + "attn_norm.weight", d, 1));
+    TANDEM_ASSIGN_OR_RETURN(l.wq, bind(f, b + "attn_q.weight", d, c.q_dim()));
+    TANDEM_ASSIGN_OR_RETURN(l.wk, bind(f, b + "attn_k.weight", d, c.kv_dim()));
+    TANDEM_ASSIGN_OR_RETURN(l.wv, bind(f, b + "attn_v.weight", d, c.kv_dim()));
+    TANDEM_ASSIGN_OR_RETURN(l.bq, bind(f, b + "attn_q.bias", c.q_dim(), 1, c.has_qkv_bias));
+    TANDEM_ASSIGN_OR_RETURN(l.bk, bind(f, b + "attn_k.bias", c.kv_dim(), 1, c.has_qkv_bias));
+    TANDEM_ASSIGN_OR_RETURN(l.bv, bind(f, b + "attn_v.bias", c.kv_dim(), 1, c.has_qkv_bias));
+    TANDEM_ASSIGN_OR_RETURN(l.wo, bind(f, b + "attn_output.weight", c.q_dim(), d));
+    TANDEM_ASSIGN_OR_RETURN(l.ffn_norm, bind(f, b + "ffn_norm.weight", d, 1));
+    TANDEM_ASSIGN_OR_RETURN(l.w_gate, bind(f, b + "ffn_gate.weight", d, c.n_ff));
+    TANDEM_ASSIGN_OR_RETURN(l.w_up, bind(f, b + "ffn_up.weight", d, c.n_ff));
+    TANDEM_ASSIGN_OR_RETURN(l.w_down, bind(f, b + "ffn_down.weight", c.n_ff, d));
+  }
+  for (const gguf::TensorInfo& t : f.tensors()) weight_bytes_ += t.nbytes;
+  return Status::ok();
+}
+
+}  // namespace tandem

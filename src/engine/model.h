@@ -1,0 +1,64 @@
+// A loaded model: the mapped GGUF file, its configuration and views of its weights.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/status.h"
+#include "engine/model_config.h"
+#include "storage/gguf.h"
+
+namespace tandem {
+
+// A weight tensor inside the mapping. Matrices are [rows, cols] row-major in GGUF's
+// sense: cols = ne[0] (contiguous), rows = ne[1].
+struct WeightView {
+  const void* data = nullptr;
+  DType type = DType::kF32;
+  int64_t cols = 0;
+  int64_t rows = 0;  // 1 for vectors
+  std::string name;
+  bool present() const { return data != nullptr; }
+};
+
+struct LayerWeights {
+  WeightView attn_norm;                  // [n_embd] f32
+  WeightView wq, wk, wv;                 // [q_dim | kv_dim, n_embd]
+  WeightView bq, bk, bv;                 // qwen2 biases, f32, or absent
+  WeightView wo;                         // [n_embd, q_dim]
+  WeightView ffn_norm;                   // [n_embd] f32
+  WeightView w_gate, w_up;               // [n_ff, n_embd]
+  WeightView w_down;                     // [n_embd, n_ff]
+};
+
+class Model {
+ public:
+  // Opens, parses and validates a model: every tensor's presence, shape and type.
+  static Result<std::unique_ptr<Model>> load(const std::string& path);
+
+  const ModelConfig& config() const { return config_; }
+  const gguf::File& file() const { return file_; }
+  const WeightView& token_embd() const { return token_embd_; }  // [n_vocab, n_embd]
+  const WeightView& output_norm() const { return output_norm_; }
+  const WeightView& output() const { return output_; }          // token_embd when tied
+  bool tied_output() const { return tied_; }
+  const WeightView& rope_freqs() const { return rope_freqs_; }  // [n_rot/2] f32 or absent
+  const std::vector<LayerWeights>& layers() const { return layers_; }
+  uint64_t weight_bytes() const { return weight_bytes_; }
+
+ private:
+  explicit Model(gguf::File f) : file_(std::move(f)) {}
+  Status bind_weights();
+
+  gguf::File file_;
+  ModelConfig config_;
+  WeightView token_embd_, output_norm_, output_, rope_freqs_;
+  bool tied_ = false;
+  std::vector<LayerWeights> layers_;
+  uint64_t weight_bytes_ = 0;
+};
+
+}  // namespace tandem

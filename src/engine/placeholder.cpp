@@ -1,1 +1,0 @@
-namespace tandem { int engine_placeholder() { return 0; } }

@@ -1,0 +1,24 @@
+#include "engine/runtime.h"
+
+#include "engine/vocab.h"
+
+namespace tandem {
+
+Result<std::unique_ptr<Tokenizer>> load_tokenizer(const gguf::File& f) {
+  TANDEM_ASSIGN_OR_RETURN(Vocab v, load_vocab(f));
+  TANDEM_ASSIGN_OR_RETURN(Tokenizer t, Tokenizer::create(std::move(v)));
+  return std::make_unique<Tokenizer>(std::move(t));
+}
+
+Result<Runtime> open_runtime(const std::string& model_path, const ContextConfig& cfg) {
+  Runtime rt;
+  TANDEM_ASSIGN_OR_RETURN(rt.model, Model::load(model_path));
+  TANDEM_ASSIGN_OR_RETURN(rt.tokenizer, load_tokenizer(rt.model->file()));
+  if (rt.tokenizer->n_vocab() != rt.model->config().n_vocab)
+    return Error(Code::kBadGguf) << model_path << ": the tokenizer has " << rt.tokenizer->n_vocab()
+                                 << " tokens but token_embd.weight has " << rt.model->config().n_vocab << " rows";
+  TANDEM_ASSIGN_OR_RETURN(rt.context, Context::create(*rt.model, cfg));
+  return rt;
+}
+
+}  // namespace tandem

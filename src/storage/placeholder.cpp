@@ -1,1 +1,0 @@
-namespace tandem { int storage_placeholder() { return 0; } }
