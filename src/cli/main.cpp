@@ -88,6 +88,14 @@ int main(int argc, char** argv) {
   c_mk->add_option("--seed", mk.seed, "weight seed");
   c_mk->add_option("-t,--threads", mk.threads, "threads (0: all cores)");
 
+  bool known = argc < 2 || argv[1][0] == '-';
+  for (const CLI::App* sub : app.get_subcommands({}))
+    if (argc > 1 && sub->get_name() == argv[1]) known = true;
+  if (!known) {
+    std::fprintf(stderr, "tandem: error: unknown command '%s' (run, tokenize, perplexity, chat, inspect, make-model; try --help)\n",
+                 argv[1]);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

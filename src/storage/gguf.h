@@ -170,6 +170,10 @@ class Writer {
   Status open(const std::string& path);
   Status write_header();
   Status write_tensor_data(std::string_view name, std::span<const std::byte> data);  // in order
+  // The next tensor's data in consecutive parts, for tensors too large to hold in memory
+  // (make-model): the tensor is complete, and padded, once its parts add up to its
+  // size. Do not mix with write_tensor_data for the same tensor.
+  Status write_tensor_part(std::string_view name, std::span<const std::byte> part);
   Status close();  // checks every tensor was written
 
   // Whole file in memory (tests): header + data given per tensor in order.
@@ -187,6 +191,7 @@ class Writer {
   uint64_t data_bytes_ = 0;       // size of the data section, padding included
   bool header_written_ = false;
   size_t next_tensor_ = 0;
+  uint64_t part_written_ = 0;     // bytes of tensors_[next_tensor_] given by write_tensor_part
   struct CloseFile {
     void operator()(std::FILE* f) const { std::fclose(f); }
   };

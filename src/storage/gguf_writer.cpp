@@ -70,6 +70,24 @@ Status encode_value(ByteSink& out, const Value& v, int depth) {
   return Status::ok();
 }
 
+// Errors (detail only) for a version or alignment the writer cannot write, or a
+// general.alignment key that disagrees with the alignment.
+Status check_settings(uint32_t version, uint64_t alignment, const std::vector<KeyValue>& kv) {
+  if (version < kMinVersion || version > kMaxVersion)
+    return Error(Code::kInvalidArgument) << "cannot write GGUF version " << version;
+  if (!detail::is_power_of_two(alignment) || alignment > UINT32_MAX)
+    return Error(Code::kInvalidArgument)
+           << "alignment " << alignment << " is not a power of two that fits in u32";
+  for (const KeyValue& e : kv) {
+    if (e.key == kAlignmentKey && (e.value.type != ValueType::kU32 || e.value.u != alignment))
+      return Error(Code::kInvalidArgument)
+             << "metadata key " << quoted(e.key) << " = " << e.value.to_string() << " ("
+             << value_type_name(e.value.type) << ") differs from the writer's alignment "
+             << alignment << " (u32)";
+  }
+  return Status::ok();
+}
+
 std::string dims_text(const std::vector<uint64_t>& dims) {
   std::string s = "{";
   for (size_t d = 0; d < dims.size(); ++d) s += (d ? ", " : "") + std::to_string(dims[d]);
@@ -99,6 +117,8 @@ Status Writer::add_tensor(std::string name, std::vector<uint64_t> dims, DType ty
     return Error(Code::kInvalidArgument) << out_name() << ": tensor " << quoted(name) << " ";
   };
   if (header_written_) return fail() << "added after the header was written";
+  if (!detail::is_power_of_two(alignment_))
+    return fail() << "cannot be placed: alignment " << alignment_ << " is not a power of two";
   if (name.size() > kMaxTensorName)
     return fail() << "has a name longer than " << kMaxTensorName << " bytes";
   for (const TensorInfo& t : tensors_)
@@ -107,36 +127,15 @@ Status Writer::add_tensor(std::string name, std::vector<uint64_t> dims, DType ty
     return fail() << "has unknown type id " << static_cast<uint32_t>(type);
   Result<detail::TensorSize> size = detail::tensor_size(dims, type);
   if (!size) return fail() << "of type " << dtype_name(type) << " " << size.error().message();
-  TensorInfo t{std::move(name), std::move(dims), type, data_bytes_, size->n_elements, size->nbytes};
-  uint64_t end = 0;
-  if (__builtin_add_overflow(t.offset, t.nbytes, &end) ||
-      !detail::align_up(end, alignment_, &data_bytes_))
+  uint64_t end = 0, padded_end = 0;
+  if (__builtin_add_overflow(data_bytes_, size->nbytes, &end) ||
+      !detail::align_up(end, alignment_, &padded_end))
     return fail() << "takes the data section past 2^64 bytes";
-  tensors_.push_back(std::move(t));
+  tensors_.push_back(
+      {std::move(name), std::move(dims), type, data_bytes_, size->n_elements, size->nbytes});
+  data_bytes_ = padded_end;
   return Status::ok();
 }
-
-namespace {
-
-// Errors (detail only) for a version or alignment the writer cannot write, or a
-// general.alignment key that disagrees with the alignment.
-Status check_settings(uint32_t version, uint64_t alignment, const std::vector<KeyValue>& kv) {
-  if (version < kMinVersion || version > kMaxVersion)
-    return Error(Code::kInvalidArgument) << "cannot write GGUF version " << version;
-  if (!detail::is_power_of_two(alignment) || alignment > UINT32_MAX)
-    return Error(Code::kInvalidArgument)
-           << "alignment " << alignment << " is not a power of two that fits in u32";
-  for (const KeyValue& e : kv) {
-    if (e.key == kAlignmentKey && (e.value.type != ValueType::kU32 || e.value.u != alignment))
-      return Error(Code::kInvalidArgument)
-             << "metadata key " << quoted(e.key) << " = " << e.value.to_string() << " ("
-             << value_type_name(e.value.type) << ") differs from the writer's alignment "
-             << alignment << " (u32)";
-  }
-  return Status::ok();
-}
-
-}  // namespace
 
 Result<std::vector<std::byte>> Writer::header_bytes() const {
   const auto fail = [&]() { return Error(Code::kInvalidArgument) << out_name() << ": "; };
@@ -211,6 +210,7 @@ Status Writer::open(const std::string& path) {
   out_path_ = path;
   header_written_ = false;
   next_tensor_ = 0;
+  part_written_ = 0;
   return Status::ok();
 }
 
@@ -222,6 +222,7 @@ Status Writer::write_header() {
   TANDEM_TRY(emit_padding(header.size()));
   header_written_ = true;
   next_tensor_ = 0;
+  part_written_ = 0;
   return Status::ok();
 }
 
@@ -235,12 +236,38 @@ Status Writer::write_tensor_data(std::string_view name, std::span<const std::byt
   if (name != t.name)
     return fail() << "tensor data for " << quoted(name) << " where tensor #" << next_tensor_
                   << " " << quoted(t.name) << " comes next";
+  if (part_written_ != 0)
+    return fail() << "tensor " << quoted(t.name) << " was begun with write_tensor_part";
   if (data.size() != t.nbytes)
     return fail() << "tensor " << quoted(t.name) << " (" << dtype_name(t.type) << ", dims "
                   << dims_text(t.dims) << ") needs " << t.nbytes << " bytes, got " << data.size();
   TANDEM_TRY(emit(data.data(), data.size()));
   TANDEM_TRY(emit_padding(t.nbytes));
   ++next_tensor_;
+  return Status::ok();
+}
+
+Status Writer::write_tensor_part(std::string_view name, std::span<const std::byte> part) {
+  const auto fail = [&]() { return Error(Code::kInvalidArgument) << out_name() << ": "; };
+  if (!header_written_) return fail() << "tensor data for " << quoted(name) << " before the header";
+  if (next_tensor_ >= tensors_.size())
+    return fail() << "tensor data for " << quoted(name) << " after all " << tensors_.size()
+                  << " tensors were written";
+  const TensorInfo& t = tensors_[next_tensor_];
+  if (name != t.name)
+    return fail() << "tensor data for " << quoted(name) << " where tensor #" << next_tensor_
+                  << " " << quoted(t.name) << " comes next";
+  if (part.size() > t.nbytes - part_written_)
+    return fail() << "tensor " << quoted(t.name) << " (" << dtype_name(t.type) << ", dims "
+                  << dims_text(t.dims) << ") needs " << t.nbytes << " bytes, got "
+                  << part_written_ + part.size() << " so far";
+  TANDEM_TRY(emit(part.data(), part.size()));
+  part_written_ += part.size();
+  if (part_written_ == t.nbytes) {
+    TANDEM_TRY(emit_padding(t.nbytes));
+    part_written_ = 0;
+    ++next_tensor_;
+  }
   return Status::ok();
 }
 

@@ -23,8 +23,11 @@ std::string bad(std::span<const std::byte> bytes) {
   return f.error().message();
 }
 
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE((haystack).find(needle), std::string::npos) << "in: " << (haystack)
+#define EXPECT_CONTAINS(haystack, needle)                                  \
+  do {                                                                     \
+    const std::string haystack_ = (haystack);                              \
+    EXPECT_NE(haystack_.find(needle), std::string::npos) << "in: " << haystack_; \
+  } while (0)
 
 // A small valid file with every kind of field, whose last byte is tensor data (the
 // last tensor needs no padding), so every proper prefix is broken.
@@ -111,7 +114,7 @@ TEST(GgufBadFiles, AbsurdCountsAreCheckedBeforeAllocating) {
 TEST(GgufBadFiles, MetadataValuesAreCappedBeforeAllocating) {
   RawGguf r;  // one byte per item really is there, but the item count is over the cap
   r.header(0, 1).str("big").u32(9).u32(0).u64(kMaxMetadataValues + 1).zeros(kMaxMetadataValues + 1);
-  EXPECT_CONTAINS(bad(r.bytes()), "array of 8388609 items at offset 35 takes the file past "
+  EXPECT_CONTAINS(bad(r.bytes()), "array of 8388609 items at offset 39 takes the file past "
                                   "8388608 metadata values");
 }
 

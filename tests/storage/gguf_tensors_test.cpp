@@ -200,6 +200,10 @@ TEST(GgufTensors, WriterRejectsBadVersionAndAlignment) {
     Result<std::vector<std::byte>> bytes = w.to_bytes({});
     EXPECT_FALSE(bytes.is_ok()) << "version " << version << " alignment " << alignment;
   }
+  Status s = Writer(3, 0).add_tensor("t", {32}, DType::kF32);
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_NE(s.error().message().find("alignment 0 is not a power of two"), std::string::npos);
+
   Writer w(3, 64);
   w.add(std::string(kAlignmentKey), Value::u32(32));
   Result<std::vector<std::byte>> bytes = w.to_bytes({});

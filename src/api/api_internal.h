@@ -1,0 +1,74 @@
+// What the C API's handles hold, and the helpers every entry point uses to turn
+// engine errors (and any stray exception) into a tandem_status plus last-error text.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "core/status.h"
+#include "engine/context.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "engine/tokenizer.h"
+#include "tandem/tandem.h"
+
+namespace tandem::api {
+
+// A loaded model and its vocabulary; shared by the model handle and its contexts, so a
+// context stays usable if the model handle is freed first. Read-only once built.
+struct LoadedModel {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+};
+
+// Sets the thread's last-error text and returns `status`.
+tandem_status fail(tandem_status status, std::string message);
+// Maps an engine error to its status and message.
+tandem_status fail(const Error& e);
+// Clears the thread's last-error text; returns TANDEM_OK.
+tandem_status ok();
+
+tandem_status status_of(Code code);
+// Messages for an exception caught at the API boundary.
+tandem_status fail_out_of_memory();
+tandem_status fail_internal(const char* what);
+
+// Runs an entry point's body (a callable returning tandem_status) so that no exception
+// leaves the library: bad_alloc becomes TANDEM_ERR_OUT_OF_MEMORY, anything else
+// TANDEM_ERR_INTERNAL, each with a last-error text.
+template <typename Body>
+tandem_status guarded(Body&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return fail_out_of_memory();
+  } catch (const std::exception& e) {
+    return fail_internal(e.what());
+  } catch (...) {
+    return fail_internal("unknown exception");
+  }
+}
+
+// The engine's sampler settings for the C API's (no checks: Sampler::create checks).
+SamplerConfig sampler_config(const tandem_sampler_params& p);
+
+// Whether a token id is inside the model's vocabulary.
+bool token_in_vocab(const LoadedModel& m, tandem_token token);
+
+}  // namespace tandem::api
+
+struct tandem_model {
+  std::shared_ptr<const tandem::api::LoadedModel> loaded;
+};
+
+struct tandem_context {
+  std::shared_ptr<const tandem::api::LoadedModel> loaded;  // keeps *ctx's model alive
+  std::unique_ptr<tandem::Context> ctx;                     // one sequence: id 0
+  int32_t n_batch = 512;                                    // prompt tokens per forward pass
+};
+
+struct tandem_sampler {
+  tandem::Sampler sampler;
+};

@@ -1,0 +1,140 @@
+// Runs the `tandem` binary as a user would and checks stdout, stderr and exit codes.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "test_data.h"
+
+namespace {
+
+struct Ran {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + "tandem_cli_" + name;
+}
+
+// Runs `tandem ARGS` through the shell with stdin from `input`.
+Ran run(const std::string& args, const std::string& input = "") {
+  const std::string in = temp_path("stdin"), out = temp_path("stdout"), err = temp_path("stderr");
+  std::ofstream(in, std::ios::binary) << input;
+  const std::string cmd = std::string(TANDEM_BIN) + " " + args + " <" + in + " >" + out + " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  Ran r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = tandem::testing::read_file(out);
+  r.err = tandem::testing::read_file(err);
+  return r;
+}
+
+std::string shq(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string stories() { return tandem::testing::test_data_path("models/stories260K.gguf"); }
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+TEST(Cli, RunGreedyMatchesGoldenBytes) {
+  TANDEM_REQUIRE_DATA(stories());
+  const auto g = nlohmann::json::parse(tandem::testing::read_file(tandem::testing::test_data_path("golden/stories260K.json")));
+  for (const auto& p : g["prompts"]) {
+    Ran r = run("run -m " + shq(stories()) + " -p " + shq(p["text"]) + " -n 32 --temp 0 --ignore-eos --kv-type f32");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, p["greedy"]["text"].get<std::string>()) << "prompt " << p["text"];
+    EXPECT_NE(r.err.find("generated 32 tokens"), std::string::npos) << r.err;
+  }
+}
+
+TEST(Cli, RunIsReproducibleWithASeed) {
+  TANDEM_REQUIRE_DATA(stories());
+  const std::string args = "run -m " + shq(stories()) + " -p 'The little dog' -n 24 --temp 1 --seed 7";
+  Ran a = run(args), b = run(args), c = run("run -m " + shq(stories()) + " -p 'The little dog' -n 24 --temp 1 --seed 8");
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out, c.out);
+}
+
+TEST(Cli, EmptyPromptMeansBosAlone) {
+  TANDEM_REQUIRE_DATA(stories());
+  Ran r = run("run -m " + shq(stories()) + " -p '' -n 8 --temp 0");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(r.out.empty());
+}
+
+TEST(Cli, TokenizePrintsIdsWithBos) {
+  TANDEM_REQUIRE_DATA(stories());
+  Ran r = run("tokenize -m " + shq(stories()) + " -p 'Once upon a time'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto g = nlohmann::json::parse(tandem::testing::read_file(tandem::testing::test_data_path("golden/stories260K.json")));
+  std::string want;
+  for (int id : g["prompts"][0]["tokens"]) want += (want.empty() ? "" : " ") + std::to_string(id);
+  EXPECT_EQ(r.out, want + "\n");
+}
+
+TEST(Cli, PerplexityLastLine) {
+  const std::string model = tandem::testing::test_data_path("models/synthetic/tiny-llama-spm512-q4_1.gguf");
+  TANDEM_REQUIRE_DATA(model);
+  Ran r = run("perplexity -m " + shq(model) + " -f " + shq(tandem::testing::test_data_path("golden/ppl-public.txt")) +
+              " -c 128 --kv-type f32");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const size_t at = r.out.rfind("PPL = ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find('\n', at), r.out.size() - 1) << "PPL must be the last line";
+  EXPECT_NEAR(std::stod(r.out.substr(at + 6)), 1823.4723, 1823.4723 * 3e-3);  // llama.cpp's value
+}
+
+TEST(Cli, InspectSaysSupported) {
+  TANDEM_REQUIRE_DATA(stories());
+  Ran r = run("inspect " + shq(stories()));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("general.architecture"), std::string::npos);
+  EXPECT_NE(r.out.find("token_embd.weight"), std::string::npos);
+  EXPECT_NE(r.out.find("support: yes: llama, 5 layers"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ChatWorksFromAPipe) {
+  TANDEM_REQUIRE_DATA(stories());
+  Ran r = run("chat -m " + shq(stories()) + " --chat-template chatml -n 8 --temp 0", "Hello\nTell me a story\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(count_lines(r.out), 2) << r.out;  // one answer line per turn
+}
+
+// Bad input: one clear line on stderr, a non-zero exit, never a crash.
+void expect_clean_failure(const Ran& r, const std::string& needle) {
+  EXPECT_NE(r.code, 0);
+  EXPECT_LT(r.code, 128) << "killed by a signal: " << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+}
+
+TEST(Cli, BadInputFailsCleanly) {
+  expect_clean_failure(run("run -m /no/such/model.gguf -p hi"), "/no/such/model.gguf");
+  const std::string junk = temp_path("junk.gguf");
+  std::ofstream(junk, std::ios::binary) << "GGUF\x03\x00\x00\x00garbage";
+  expect_clean_failure(run("run -m " + shq(junk) + " -p hi"), junk);
+  expect_clean_failure(run("run -m x --no-such-flag"), "no-such-flag");
+  expect_clean_failure(run("frobnicate"), "frobnicate");
+  if (!tandem::testing::file_exists(stories())) return;
+  std::string long_prompt;
+  for (int i = 0; i < 40; ++i) long_prompt += "once upon a time ";
+  expect_clean_failure(run("run -m " + shq(stories()) + " -c 16 -p " + shq(long_prompt)), "context");
+  expect_clean_failure(run("run -m " + shq(stories()) + " -p 'bad \xff utf8'"), "UTF-8");
+  expect_clean_failure(run("run -m " + shq(stories()) + " -p hi --top-p 2"), "top-p");
+}
+
+}  // namespace
