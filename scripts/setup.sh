@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  clang                      # libFuzzer for the GGUF parser fuzz target
+  clang libclang-rt-14-dev   # libFuzzer (its runtime is only "recommended" by clang)
   libgtest-dev libgmock-dev  # tests
   libbenchmark-dev           # kernel benchmarks
   libtbb-dev                 # CPU thread arena

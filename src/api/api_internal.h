@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
+#include <type_traits>
 
 #include "core/status.h"
 #include "engine/context.h"
@@ -53,6 +55,15 @@ tandem_status guarded(Body&& body) noexcept {
 
 // The engine's sampler settings for the C API's (no checks: Sampler::create checks).
 SamplerConfig sampler_config(const tandem_sampler_params& p);
+
+// The integer a C caller put in an enum-typed argument or field. C allows any int there;
+// in C++ reading an enum outside the range of its enumerators is undefined, so copy bytes.
+template <typename E>
+std::underlying_type_t<E> raw_value(const E& e) {
+  std::underlying_type_t<E> v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
 
 // Whether a token id is inside the model's vocabulary.
 bool token_in_vocab(const LoadedModel& m, tandem_token token);

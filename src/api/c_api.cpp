@@ -82,7 +82,7 @@ extern "C" {
 const char* tandem_last_error(void) { return tandem::api::last_error_text().c_str(); }
 
 const char* tandem_status_string(tandem_status status) {
-  switch (status) {
+  switch (tandem::api::raw_value(status)) {
     case TANDEM_OK: return "TANDEM_OK";
     case TANDEM_ERR_INVALID_ARGUMENT: return "TANDEM_ERR_INVALID_ARGUMENT";
     case TANDEM_ERR_NOT_FOUND: return "TANDEM_ERR_NOT_FOUND";

@@ -7,15 +7,14 @@
 namespace tandem::api {
 namespace {
 
-Result<DType> kv_dtype(tandem_kv_type t) {
-  switch (t) {
+Result<DType> kv_dtype(const tandem_kv_type& t) {
+  switch (raw_value(t)) {
     case TANDEM_KV_F16: return DType::kF16;
     case TANDEM_KV_F32: return DType::kF32;
     case TANDEM_KV_BF16: return DType::kBF16;
     case TANDEM_KV_Q8_0: return DType::kQ8_0;
   }
-  return Error(Code::kInvalidArgument) << "kv_type " << static_cast<int>(t)
-                                       << " is not a tandem_kv_type";
+  return Error(Code::kInvalidArgument) << "kv_type " << raw_value(t) << " is not a tandem_kv_type";
 }
 
 Result<ContextConfig> context_config(const tandem_context_params& p) {

@@ -15,6 +15,7 @@
 #include "engine/chat_template.h"
 #include "engine/generate.h"
 #include "engine/runtime.h"
+#include "engine/utf8.h"
 
 namespace tandem::cli {
 namespace {
@@ -95,6 +96,7 @@ int cmd_chat(const ChatOptions& o) {
     }
     GenerateOptions go;
     go.n_predict = o.n_predict;
+    go.ignore_eos = o.ignore_eos;
     std::string answer;
     RawUtf8Writer out(stdout);
     g_stop = false;
@@ -116,7 +118,10 @@ int cmd_chat(const ChatOptions& o) {
     std::fputs("\n", stdout);
     std::fflush(stdout);
     if (!st) return fail(st.error());
-    messages.push_back({"assistant", answer});
+    // The next turn renders the answer as text again: invalid bytes a model may generate
+    // become U+FFFD there (the cache is re-matched token by token, so nothing is lost).
+    Utf8StreamDecoder clean;
+    messages.push_back({"assistant", clean.push(answer) + clean.flush()});
     cached.assign(ids->begin(), ids->end());  // the answer's tokens are re-matched next turn
     cached.resize(std::min<size_t>(cached.size(), static_cast<size_t>(ctx.n_past(0))));
     sampler->reset();

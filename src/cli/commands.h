@@ -55,6 +55,7 @@ struct ChatOptions {
   std::string system;
   std::string chat_template;  // override: llama2, llama3, chatml, mistral, phi3
   int32_t n_predict = -1;
+  bool ignore_eos = false;
 };
 
 struct InspectOptions {

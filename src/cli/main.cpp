@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   c_chat->add_option("--system", chat.system, "system prompt");
   c_chat->add_option("--chat-template", chat.chat_template, "override: llama2, llama3, chatml, mistral, phi3");
   c_chat->add_option("-n,--n-predict", chat.n_predict, "max tokens per answer (-1: until end of turn)");
+  c_chat->add_flag("--ignore-eos", chat.ignore_eos, "do not end answers at end-of-generation tokens");
 
   InspectOptions insp;
   CLI::App* c_insp = app.add_subcommand("inspect", "print a GGUF file's metadata and tensors");

@@ -1,12 +1,13 @@
 // Y = X · Wᵀ for a weight matrix of any supported type: the engine's linear layer.
-// Activations are converted once per token to the weight type's dot type, then rows
-// are split across the arena's threads. Uses the reference dot kernels for now.
+// Activations are converted once per token to the weight type's dot type, then groups
+// of rows are split across the lane's threads and run by the GEMV kernel that
+// select_gemv() picks for the weight type and the lane's ISA (cpu/gemv.h).
 #pragma once
 
 #include <cstdint>
 
 #include "core/dtype.h"
-#include "cpu/thread_arena.h"
+#include "cpu/cpu_lane.h"
 
 namespace tandem::cpu {
 
@@ -20,6 +21,8 @@ struct MatmulArgs {
   float* y;            // [n_tokens, rows]
 };
 
-void matmul(const ThreadArena& arena, const MatmulArgs& a);
+// Quantized weight types give the reference's results bit for bit on every ISA;
+// F32/F16/BF16 differ from it by f32 summation order (see gemv_kernels.h).
+void matmul(const CpuLane& lane, const MatmulArgs& a);
 
 }  // namespace tandem::cpu

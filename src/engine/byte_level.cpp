@@ -12,7 +12,8 @@ constexpr std::array<uint16_t, 256> make_table() {
   std::array<uint16_t, 256> t{};
   int next = 256;
   for (int b = 0; b < 256; ++b) {
-    const bool self = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    const bool self =
+        (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
     t[b] = static_cast<uint16_t>(self ? b : next++);
   }
   return t;

@@ -15,9 +15,9 @@ void grow(std::vector<float>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
 }
 
-void linear(const cpu::ThreadArena& arena, const WeightView& w, const float* x, int64_t n_tokens,
+void linear(const cpu::CpuLane& lane, const WeightView& w, const float* x, int64_t n_tokens,
             float* y) {
-  cpu::matmul(arena, {w.type, w.data, w.rows, w.cols, x, n_tokens, y});
+  cpu::matmul(lane, {w.type, w.data, w.rows, w.cols, x, n_tokens, y});
 }
 
 void add_bias(const WeightView& b, float* y, int64_t n_tokens) {
@@ -47,11 +47,12 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, const Conte
   kc.n_blocks = static_cast<int32_t>(n_blocks);
   kc.type = cfg.kv_type;
   TANDEM_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(kc));
-  return std::unique_ptr<Context>(new Context(model, cfg, std::move(kv), n_ctx));
+  TANDEM_ASSIGN_OR_RETURN(const cpu::Isa isa, cpu::runtime_isa());
+  return std::unique_ptr<Context>(new Context(model, cfg, std::move(kv), n_ctx, isa));
 }
 
-Context::Context(const Model& m, const ContextConfig& cfg, KvCache kv, int32_t n_ctx)
-    : model_(m), cfg_(cfg), arena_(cfg.n_threads), kv_(std::move(kv)), n_ctx_(n_ctx),
+Context::Context(const Model& m, const ContextConfig& cfg, KvCache kv, int32_t n_ctx, cpu::Isa isa)
+    : model_(m), cfg_(cfg), arena_(cfg.n_threads), lane_{isa, &arena_}, kv_(std::move(kv)), n_ctx_(n_ctx),
       seqs_(static_cast<size_t>(cfg.n_seq)) {}
 
 void Context::truncate(SeqId s, int32_t n_keep) { kv_.truncate(seqs_.at(static_cast<size_t>(s)), n_keep); }
@@ -106,22 +107,22 @@ void Context::forward(std::span<const int32_t> tokens, SeqKv& seq, int32_t pos0,
     const LayerWeights& L = model_.layers()[static_cast<size_t>(il)];
     for (int64_t t = 0; t < n; ++t)
       cpu::rms_norm_ref(x_.data() + t * d, static_cast<const float*>(L.attn_norm.data), xn_.data() + t * d, d, c.rms_eps);
-    linear(arena_, L.wq, xn_.data(), n, q_.data());
-    linear(arena_, L.wk, xn_.data(), n, k_.data());
-    linear(arena_, L.wv, xn_.data(), n, v_.data());
+    linear(lane_, L.wq, xn_.data(), n, q_.data());
+    linear(lane_, L.wk, xn_.data(), n, k_.data());
+    linear(lane_, L.wv, xn_.data(), n, v_.data());
     add_bias(L.bq, q_.data(), n);
     add_bias(L.bk, k_.data(), n);
     add_bias(L.bv, v_.data(), n);
     attention_layer(il, seq, pos0, n);
-    linear(arena_, L.wo, attn_.data(), n, tmp_.data());
+    linear(lane_, L.wo, attn_.data(), n, tmp_.data());
     for (int64_t i = 0; i < n * d; ++i) x_[static_cast<size_t>(i)] += tmp_[static_cast<size_t>(i)];
 
     for (int64_t t = 0; t < n; ++t)
       cpu::rms_norm_ref(x_.data() + t * d, static_cast<const float*>(L.ffn_norm.data), xn_.data() + t * d, d, c.rms_eps);
-    linear(arena_, L.w_gate, xn_.data(), n, gate_.data());
-    linear(arena_, L.w_up, xn_.data(), n, up_.data());
+    linear(lane_, L.w_gate, xn_.data(), n, gate_.data());
+    linear(lane_, L.w_up, xn_.data(), n, up_.data());
     cpu::silu_mul_ref(gate_.data(), up_.data(), gate_.data(), n * c.n_ff);
-    linear(arena_, L.w_down, gate_.data(), n, tmp_.data());
+    linear(lane_, L.w_down, gate_.data(), n, tmp_.data());
     for (int64_t i = 0; i < n * d; ++i) x_[static_cast<size_t>(i)] += tmp_[static_cast<size_t>(i)];
   }
 
@@ -131,7 +132,7 @@ void Context::forward(std::span<const int32_t> tokens, SeqKv& seq, int32_t pos0,
     cpu::rms_norm_ref(x_.data() + t * d, static_cast<const float*>(model_.output_norm().data),
                       xn_.data() + (t - first) * d, d, c.rms_eps);
   grow(logits_, n_out * c.n_vocab);
-  linear(arena_, model_.output(), xn_.data(), n_out, logits_.data());
+  linear(lane_, model_.output(), xn_.data(), n_out, logits_.data());
 }
 
 void Context::attention_layer(int32_t il, const SeqKv& seq, int32_t pos0, int64_t n) {

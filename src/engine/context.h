@@ -9,6 +9,7 @@
 
 #include "core/dtype.h"
 #include "core/status.h"
+#include "cpu/cpu_lane.h"
 #include "cpu/thread_arena.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
@@ -46,13 +47,14 @@ class Context {
   void fork(SeqId src, SeqId dst);
 
  private:
-  Context(const Model& m, const ContextConfig& cfg, KvCache kv, int32_t n_ctx);
+  Context(const Model& m, const ContextConfig& cfg, KvCache kv, int32_t n_ctx, cpu::Isa isa);
   void forward(std::span<const int32_t> tokens, SeqKv& seq, int32_t pos0, bool all_logits);
   void attention_layer(int32_t layer, const SeqKv& seq, int32_t pos0, int64_t n_tokens);
 
   const Model& model_;
   ContextConfig cfg_;
   cpu::ThreadArena arena_;
+  cpu::CpuLane lane_;  // {kernels' ISA (runtime_isa()), &arena_}
   KvCache kv_;
   int32_t n_ctx_;
   std::vector<SeqKv> seqs_;  // [n_seq]

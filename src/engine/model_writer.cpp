@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdio>
+#include <future>
+#include <span>
+#include <system_error>
 #include <vector>
 
 #include "core/check.h"
@@ -15,34 +18,75 @@ namespace {
 
 constexpr int64_t kChunkFloats = int64_t{1} << 20;  // 4 MiB of f32 per chunk
 
-// Generates, quantizes and writes one tensor, a chunk of rows at a time.
-// f32: [chunk_rows, row_len] scratch; q: the same rows in t.type.
-Status write_tensor(gguf::Writer& w, const PlannedTensor& t, uint64_t seed,
-                    const cpu::ThreadArena& arena, std::vector<float>& f32,
-                    std::vector<std::byte>& q, uint64_t* done, uint64_t total,
-                    const WriteProgressFn& progress) {
-  const int64_t len = t.row_len();
-  const int64_t rows = t.rows();
-  const auto rb = static_cast<int64_t>(*row_bytes(t.type, static_cast<uint64_t>(len)));
-  const int64_t chunk_rows = std::max<int64_t>(1, kChunkFloats / len);
-  f32.resize(static_cast<size_t>(std::min(chunk_rows, rows) * len));
-  q.resize(static_cast<size_t>(std::min(chunk_rows, rows) * rb));
-  for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
-    const int64_t n = std::min(chunk_rows, rows - r0);
-    const int64_t grain = std::max<int64_t>(1, n / (4 * arena.n_threads()));
-    arena.parallel_for(n, grain, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        float* row = f32.data() + r * len;
-        planned_tensor_rows(t, seed, r0 + r, 1, row);
-        cpu::quantize_row_ref(t.type, row, q.data() + r * rb, len);
-      }
-    });
-    TANDEM_TRY(w.write_tensor_part(t.name, std::span<const std::byte>(q.data(), static_cast<size_t>(n * rb))));
-    *done += static_cast<uint64_t>(n * rb);
-    if (progress) progress(*done, total);
+// Generates and quantizes chunks of rows on the arena while a second thread writes the
+// previous chunk, so the disk and the cores work at the same time. Two byte buffers
+// alternate: the one being filled is never the one being written.
+class ChunkPipeline {
+ public:
+  ChunkPipeline(gguf::Writer& w, uint64_t seed, const cpu::ThreadArena& arena,
+                uint64_t total, const WriteProgressFn& progress)
+      : w_(w), seed_(seed), arena_(arena), total_(total), progress_(progress) {}
+  ~ChunkPipeline() {
+    if (pending_.valid()) pending_.wait();  // an error path: the write must end before w_ does
   }
-  return Status::ok();
-}
+
+  Status write_tensor(const PlannedTensor& t) {
+    const int64_t len = t.row_len();
+    const int64_t rows = t.rows();
+    const auto rb = static_cast<int64_t>(*row_bytes(t.type, static_cast<uint64_t>(len)));
+    const int64_t chunk_rows = std::max<int64_t>(1, kChunkFloats / len);
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
+      const int64_t n = std::min(chunk_rows, rows - r0);
+      std::vector<std::byte>& q = q_[cur_];  // free: its last write was waited for below
+      f32_.resize(static_cast<size_t>(n * len));
+      q.resize(static_cast<size_t>(n * rb));
+      const int64_t grain = std::max<int64_t>(1, n / (4 * arena_.n_threads()));
+      arena_.parallel_for(n, grain, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          float* row = f32_.data() + r * len;  // [len]
+          planned_tensor_rows(t, seed_, r0 + r, 1, row);
+          cpu::quantize_row_ref(t.type, row, q.data() + r * rb, len);
+        }
+      });
+      TANDEM_TRY(wait());
+      start_write(t.name, std::span<const std::byte>(q.data(), q.size()));
+      cur_ ^= 1;
+    }
+    return Status::ok();
+  }
+
+  // Waits for the write in flight, if any, and reports progress.
+  Status wait() {
+    if (!pending_.valid()) return Status::ok();
+    Status s = pending_.get();
+    if (s.is_ok() && progress_) progress_(done_, total_);
+    return s;
+  }
+
+ private:
+  void start_write(const std::string& name, std::span<const std::byte> bytes) {
+    done_ += bytes.size();
+    try {
+      pending_ = std::async(std::launch::async,
+                            [this, &name, bytes] { return w_.write_tensor_part(name, bytes); });
+    } catch (const std::system_error&) {  // no thread to spare: write here instead
+      std::promise<Status> p;
+      p.set_value(w_.write_tensor_part(name, bytes));
+      pending_ = p.get_future();
+    }
+  }
+
+  gguf::Writer& w_;
+  uint64_t seed_;
+  const cpu::ThreadArena& arena_;
+  uint64_t total_;
+  const WriteProgressFn& progress_;
+  std::vector<float> f32_;          // [chunk rows, row_len] values of the chunk being made
+  std::vector<std::byte> q_[2];     // the chunk being made and the chunk being written
+  int cur_ = 0;
+  uint64_t done_ = 0;               // bytes handed to the writer
+  std::future<Status> pending_;
+};
 
 Status write_all(gguf::Writer& w, const ModelPlan& plan, const std::string& path, uint64_t seed,
                  const cpu::ThreadArena& arena, const WriteProgressFn& progress, bool* opened) {
@@ -51,12 +95,11 @@ Status write_all(gguf::Writer& w, const ModelPlan& plan, const std::string& path
   TANDEM_TRY(w.open(path));
   *opened = true;
   TANDEM_TRY(w.write_header());
-  std::vector<float> f32;
-  std::vector<std::byte> q;
-  uint64_t done = 0;
-  const uint64_t total = plan.data_bytes();
-  for (const PlannedTensor& t : plan.tensors)
-    TANDEM_TRY(write_tensor(w, t, seed, arena, f32, q, &done, total, progress));
+  {
+    ChunkPipeline pipe(w, seed, arena, plan.data_bytes(), progress);
+    for (const PlannedTensor& t : plan.tensors) TANDEM_TRY(pipe.write_tensor(t));
+    TANDEM_TRY(pipe.wait());
+  }
   return w.close();
 }
 

@@ -183,7 +183,8 @@ Status PreTokenizer::Regex::split_into(std::string_view word, size_t word_offset
     const size_t m0 = ov[0];
     const size_t m1 = ov[1];
     if (m1 <= m0) {  // empty match: no word; step over one character
-      start = m0 + utf8::lead_length(static_cast<uint8_t>(word[m0 < word.size() ? m0 : 0]));
+      if (m0 >= word.size()) break;
+      start = m0 + utf8::lead_length(static_cast<uint8_t>(word[m0]));
       continue;
     }
     if (m0 > emitted) out->push_back(word.substr(emitted, m0 - emitted));

@@ -7,7 +7,9 @@
 // Generator: SplitMix64 indexed by pair (state = key + (p + 1) * golden gamma, then the
 // SplitMix64 finalizer), and Box-Muller on each 64-bit output: the top 23 bits give
 // u1 in (0, 1), the low 24 bits u2 in [0, 1); element 2p is r*cos(2*pi*u2), element
-// 2p+1 is r*sin(2*pi*u2), r = sqrt(-2 ln u1). Tails are cut at |z| <= 5.8.
+// 2p+1 is r*sin(2*pi*u2), r = sqrt(-2 ln u1). Tails are cut at |z| <= 5.8. ln, cos and
+// sin are short polynomials in plain float arithmetic (within 1e-7 of the true values):
+// several times faster than libm, and the same bits on every machine.
 #pragma once
 
 #include <cstdint>

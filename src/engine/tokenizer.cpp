@@ -240,7 +240,9 @@ Result<std::vector<int32_t>> Tokenizer::encode(std::string_view text, bool add_b
   const Vocab& v = impl_->vocab;
   std::vector<int32_t> out;
   if (add_bos) {
-    if (v.bos < 0) return Error(Code::kInvalidArgument) << "BOS requested but the vocab has no BOS token";
+    if (v.bos < 0) {
+      return Error(Code::kInvalidArgument) << "BOS requested but the vocab has no BOS token";
+    }
     out.push_back(v.bos);
   }
   const std::vector<Fragment> frags = impl_->partition(text, parse_special);
@@ -253,7 +255,8 @@ Result<std::vector<int32_t>> Tokenizer::encode(std::string_view text, bool add_b
     }
     const std::string_view piece = text.substr(f.offset, f.length);
     if (v.type == Vocab::Type::kSpm) {
-      TANDEM_TRY(detail::spm_encode(v, impl_->index, piece, v.add_space_prefix && prev_special, &out));
+      const bool space_prefix = v.add_space_prefix && prev_special;
+      TANDEM_TRY(detail::spm_encode(v, impl_->index, piece, space_prefix, &out));
     } else {
       TANDEM_TRY(impl_->bpe->encode(impl_->index, piece, &out));
     }
@@ -267,7 +270,9 @@ std::string Tokenizer::token_to_piece(int32_t id, bool render_special) const {
   if (id < 0 || id >= v.n_vocab()) return {};
   const uint16_t a = impl_->index.attrs[id];
   const std::string& text = v.tokens[id];
-  if (a & (detail::kAttrControl | detail::kAttrUnknown)) return render_special ? text : std::string();
+  if (a & (detail::kAttrControl | detail::kAttrUnknown)) {
+    return render_special ? text : std::string();
+  }
   if (a & detail::kAttrUserDefined) return text;
   if (a & detail::kAttrNormal) {
     return v.type == Vocab::Type::kSpm ? spm_unescape(text) : byte_level::decode(text);

@@ -107,7 +107,7 @@ class SpmSession {
 Status spm_encode(const Vocab& vocab, const TokenIndex& index, std::string_view text,
                   bool space_prefix, std::vector<int32_t>* out) {
   std::string escaped;
-  escaped.reserve(text.size() + 3 * (space_prefix ? 1 : 0) + 8);
+  escaped.reserve(text.size() + 16);
   if (space_prefix) escaped.append(kSpace);
   for (char c : text) {
     if (c == ' ') {

@@ -170,7 +170,8 @@ Result<Vocab> load_vocab(const gguf::File& f) {
   Result<std::string> model = f.get_string(kModelKey);
   if (!model.is_ok()) {
     if (model.error().code() == Code::kNotFound) {
-      return Error(Code::kBadGguf) << f.path() << ": no vocabulary (" << kModelKey << " is missing)";
+      return Error(Code::kBadGguf) << f.path() << ": no vocabulary (" << kModelKey
+                                   << " is missing)";
     }
     return in_file(f, model.error());
   }
@@ -193,7 +194,9 @@ Result<Vocab> load_vocab(const gguf::File& f) {
     return in_file(f, tokens.error());
   }
   v.tokens = std::move(tokens).value();
-  if (v.tokens.empty()) return Error(Code::kBadGguf) << f.path() << ": " << kTokensKey << " is empty";
+  if (v.tokens.empty()) {
+    return Error(Code::kBadGguf) << f.path() << ": " << kTokensKey << " is empty";
+  }
   const size_t n = v.tokens.size();
   const auto n_vocab = static_cast<int32_t>(n);
 

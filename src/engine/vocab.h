@@ -59,7 +59,8 @@ struct Vocab {
 };
 
 // Checks sizes and ids: every array is empty or [n_vocab], special ids are -1 or in
-// range, merges have two non-empty parts. kBadGguf-style messages name the field.
+// range, add_bos has a bos, merges have two non-empty parts, a BPE pre-tokenizer is
+// known. kInvalidArgument (kUnsupported for the pre-tokenizer), naming the field.
 Status validate_vocab(const Vocab& v);
 
 // Reads tokenizer.ggml.* from a GGUF file. Defaults (when a key is absent) follow

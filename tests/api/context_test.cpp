@@ -1,6 +1,7 @@
 // C API: contexts, tandem_eval (logits against the golden file) and the sampler handle.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,9 @@ class ApiContext : public ::testing::Test {
   tandem_status create(const tandem_context_params& p) {
     tandem_context* c = nullptr;
     const tandem_status s = tandem_context_create(model_.get(), &p, &c);
-    if (s != TANDEM_OK) EXPECT_EQ(c, nullptr);
+    if (s != TANDEM_OK) {
+      EXPECT_EQ(c, nullptr);
+    }
     tandem_context_free(c);
     return s;
   }
@@ -64,8 +67,10 @@ TEST_F(ApiContext, BadParams) {
   p.n_threads = -3;
   EXPECT_EQ(create(p), TANDEM_ERR_INVALID_ARGUMENT);
   p = tandem_context_default_params();
-  p.kv_type = static_cast<tandem_kv_type>(42);
+  const int not_a_kv_type = 42;  // as a C caller may store it
+  std::memcpy(&p.kv_type, &not_a_kv_type, sizeof not_a_kv_type);
   EXPECT_EQ(create(p), TANDEM_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(tandem_last_error()).find("kv_type 42"), std::string::npos) << tandem_last_error();
   p.kv_type = TANDEM_KV_Q8_0;  // in the enum, not in the engine yet
   EXPECT_EQ(create(p), TANDEM_ERR_UNSUPPORTED);
   p.kv_type = TANDEM_KV_BF16;

@@ -17,6 +17,8 @@ int main(void) {
   check(strcmp(tandem_status_string(TANDEM_OK), "TANDEM_OK") == 0, "status string of TANDEM_OK");
   check(strcmp(tandem_status_string(TANDEM_ERR_BUFFER_TOO_SMALL), "TANDEM_ERR_BUFFER_TOO_SMALL") == 0,
         "status string of TANDEM_ERR_BUFFER_TOO_SMALL");
+  check(strcmp(tandem_status_string((tandem_status)1000), "unknown status") == 0,
+        "status string of a value outside the enum");
   check(tandem_last_error() != NULL && tandem_last_error()[0] == '\0', "no error before any call");
 
   tandem_model* model = (tandem_model*)&failures; /* any non-NULL value: must become NULL */

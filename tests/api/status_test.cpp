@@ -18,7 +18,7 @@ TEST(ApiStatus, EveryStatusHasItsName) {
   EXPECT_STREQ(tandem_status_string(TANDEM_ERR_OUT_OF_MEMORY), "TANDEM_ERR_OUT_OF_MEMORY");
   EXPECT_STREQ(tandem_status_string(TANDEM_ERR_INTERNAL), "TANDEM_ERR_INTERNAL");
   EXPECT_STREQ(tandem_status_string(TANDEM_ERR_BUFFER_TOO_SMALL), "TANDEM_ERR_BUFFER_TOO_SMALL");
-  EXPECT_STREQ(tandem_status_string(static_cast<tandem_status>(1000)), "unknown status");
+  // A value outside the enum is checked in header_c_test.c: C may pass one, C++ may not.
 }
 
 TEST(ApiStatus, LastErrorIsSetByFailureAndClearedBySuccess) {

@@ -1,5 +1,7 @@
 // Runs the `tandem` binary as a user would and checks stdout, stderr and exit codes.
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -135,6 +137,50 @@ TEST(Cli, BadInputFailsCleanly) {
   expect_clean_failure(run("run -m " + shq(stories()) + " -c 16 -p " + shq(long_prompt)), "context");
   expect_clean_failure(run("run -m " + shq(stories()) + " -p 'bad \xff utf8'"), "UTF-8");
   expect_clean_failure(run("run -m " + shq(stories()) + " -p hi --top-p 2"), "top-p");
+}
+
+}  // namespace
+
+namespace {
+
+// Ctrl-C during an answer stops that answer; the program goes on to the next turn.
+TEST(Cli, ChatCtrlCStopsTheAnswerNotTheProgram) {
+  const std::string model = tandem::testing::test_data_path("models/synthetic/tiny-qwen2-bpe4k-f16.gguf");
+  TANDEM_REQUIRE_DATA(model);
+  int in[2], out[2];
+  ASSERT_EQ(pipe(in), 0);
+  ASSERT_EQ(pipe(out), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    close(in[1]);
+    close(out[0]);
+    execl(TANDEM_BIN, TANDEM_BIN, "chat", "-m", model.c_str(), "--chat-template", "chatml", "-n", "1500",
+          "--temp", "1", "--seed", "1", "-c", "4096", "--ignore-eos", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  const std::string first = "Hello there\n";
+  ASSERT_EQ(write(in[1], first.data(), first.size()), static_cast<ssize_t>(first.size()));
+  // Wait until the answer is streaming, then interrupt it.
+  char buf[4096];
+  ssize_t got = read(out[0], buf, sizeof(buf));
+  ASSERT_GT(got, 0);
+  kill(pid, SIGINT);
+  const std::string second = "Again\n";
+  ASSERT_EQ(write(in[1], second.data(), second.size()), static_cast<ssize_t>(second.size()));
+  close(in[1]);  // end of input: the program ends after the second answer
+  std::string rest;
+  while ((got = read(out[0], buf, sizeof(buf))) > 0) rest.append(buf, static_cast<size_t>(got));
+  close(out[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_FALSE(rest.empty());
 }
 
 }  // namespace

@@ -172,6 +172,10 @@ TEST_F(TokenizerLlama3, SpecialIdsAndEndOfGeneration) {
   EXPECT_FALSE(tok_->is_eog(128000));
   EXPECT_FALSE(tok_->is_eog(128006));
   EXPECT_FALSE(tok_->is_eog(13));
+  // Every two-token split of every token, as in Meta-Llama-3's tokenizer.json.
+  EXPECT_EQ(tok_->vocab().merges.size(), 280147u);
+  EXPECT_EQ(tok_->vocab().merges.front(),
+            (std::pair<std::string, std::string>{"\xC4\xA0", "\xC4\xA0"}));  // "Ġ Ġ"
   EXPECT_EQ(tok_->find_token("<|reserved_special_token_250|>"), 128255);
   EXPECT_EQ(tok_->find_token("<|reserved_special_token_5|>"), 128010);
   // Byte-level pieces come back as raw bytes ("Ġworld" is " world", "Ċ" is "\n").
