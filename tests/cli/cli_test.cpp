@@ -21,7 +21,8 @@ struct Ran {
 };
 
 std::string temp_path(const std::string& name) {
-  return ::testing::TempDir() + "tandem_cli_" + name;
+  // Per process: ctest runs the tests of this file in parallel processes.
+  return ::testing::TempDir() + "tandem_cli_" + std::to_string(getpid()) + "_" + name;
 }
 
 // Runs `tandem ARGS` through the shell with stdin from `input`.

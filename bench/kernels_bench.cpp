@@ -1,0 +1,183 @@
+// tandem_bench_kernels: GEMV speed per weight type and ISA, stated against the
+// machine's measured read bandwidth.
+//
+// ReadBandwidth/threads:N  sums a 1 GiB buffer (several times any LLC) with the widest
+//                          loads this CPU has, split over N threads of a ThreadArena
+//                          the way matmul splits rows. Its best pass is the roofline.
+// Gemv/<type>/<rows>x<cols>/<isa>/threads:N
+//                          cpu::matmul with one token (activation quantization
+//                          included) on the lane {isa, arena(N)}; "ref" is the scalar
+//                          reference. Each iteration reads the next of several copies
+//                          of the matrix (256 MiB in all), so weights come from DRAM.
+// Counters: GB/s = weight bytes (or buffer bytes) per second; frac_bw = GB/s divided
+// by the read bandwidth measured with the same thread count before the benchmarks.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench_weights.h"
+#include "cpu/cpu_lane.h"
+#include "cpu/isa.h"
+#include "cpu/matmul.h"
+#include "read_bandwidth.h"
+
+namespace tandem::bench {
+namespace {
+
+using cpu::Isa;
+
+constexpr size_t kReadBytes = size_t{1} << 30;      // 1 GiB
+constexpr size_t kReadChunk = size_t{4} << 20;      // per parallel_for index
+constexpr size_t kRotationBytes = size_t{256} << 20;  // matrix copies per benchmark
+constexpr int kThreadCounts[] = {1, 2};
+
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+
+// The 1 GiB buffer, touched so every page is mapped.
+struct ReadBuffer {
+  std::unique_ptr<uint8_t, AlignedFree> data{static_cast<uint8_t*>(std::aligned_alloc(64, kReadBytes))};
+  ReadBuffer() { std::memset(data.get(), 1, kReadBytes); }
+};
+
+// One pass over the buffer on the arena's threads; returns seconds.
+double read_pass(const ReadBuffer& buf, const cpu::ThreadArena& arena, bool avx512) {
+  const int64_t n_chunks = static_cast<int64_t>(kReadBytes / kReadChunk);
+  std::vector<uint64_t> sums(static_cast<size_t>(n_chunks));
+  const auto t0 = std::chrono::steady_clock::now();
+  arena.parallel_for(n_chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const uint8_t* p = buf.data.get() + static_cast<size_t>(c) * kReadChunk;
+      sums[static_cast<size_t>(c)] = avx512 ? sum_words_avx512(p, kReadChunk) : sum_words_avx2(p, kReadChunk);
+    }
+  });
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  benchmark::DoNotOptimize(sums.data());
+  return s;
+}
+
+// GB/s of the best of `passes` passes.
+double measure_read_bandwidth(const ReadBuffer& buf, int threads, bool avx512, int passes) {
+  const cpu::ThreadArena arena(threads);
+  double best = 1e30;
+  for (int i = 0; i < passes; ++i) best = std::min(best, read_pass(buf, arena, avx512));
+  return static_cast<double>(kReadBytes) / best / 1e9;
+}
+
+// Copies of one weight matrix, kept while the benchmarks of that matrix run (they are
+// registered, and so run, one matrix after the other).
+struct MatrixSet {
+  DType type{};
+  int64_t rows = 0, cols = 0;
+  std::vector<std::vector<uint8_t>> copies;
+};
+
+const MatrixSet& matrices(MatrixSet& cache, DType t, int64_t rows, int64_t cols) {
+  if (cache.type == t && cache.rows == rows && cache.cols == cols && !cache.copies.empty()) return cache;
+  cache.copies.clear();
+  cache.copies.shrink_to_fit();
+  std::vector<uint8_t> w = random_weights(t, rows, cols, 42);
+  const size_t n = std::max<size_t>(1, (kRotationBytes + w.size() - 1) / w.size());
+  cache.copies.assign(n, w);
+  cache.type = t;
+  cache.rows = rows;
+  cache.cols = cols;
+  return cache;
+}
+
+void gemv_benchmark(benchmark::State& st, MatrixSet* cache, DType t, int64_t rows, int64_t cols,
+                    Isa isa, int threads, double read_gbs) {
+  const MatrixSet& m = matrices(*cache, t, rows, cols);
+  const cpu::ThreadArena arena(threads);
+  const cpu::CpuLane lane{isa, &arena};
+  std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  const double bytes = static_cast<double>(m.copies[0].size());
+  size_t next = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : st) {
+    cpu::matmul(lane, {t, m.copies[next].data(), rows, cols, x.data(), 1, y.data()});
+    benchmark::DoNotOptimize(y.data());
+    next = (next + 1) % m.copies.size();
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double gbs = bytes * static_cast<double>(st.iterations()) / s / 1e9;
+  st.counters["GB/s"] = gbs;
+  st.counters["frac_bw"] = gbs / read_gbs;
+  st.SetBytesProcessed(static_cast<int64_t>(bytes) * st.iterations());
+}
+
+void read_benchmark(benchmark::State& st, const ReadBuffer* buf, int threads, bool avx512, double read_gbs) {
+  const cpu::ThreadArena arena(threads);
+  double seconds = 0;
+  for (auto _ : st) seconds += read_pass(*buf, arena, avx512);
+  const double gbs = static_cast<double>(kReadBytes) * static_cast<double>(st.iterations()) / seconds / 1e9;
+  st.counters["GB/s"] = gbs;
+  st.counters["frac_bw"] = gbs / read_gbs;
+  st.SetBytesProcessed(static_cast<int64_t>(kReadBytes) * st.iterations());
+}
+
+std::string isa_label(Isa isa) { return isa == Isa::kScalar ? "ref" : std::string(cpu::isa_name(isa)); }
+
+}  // namespace
+}  // namespace tandem::bench
+
+int main(int argc, char** argv) {
+  using namespace tandem;
+  using namespace tandem::bench;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+
+  const cpu::Isa best = cpu::best_isa();
+  if (best == cpu::Isa::kScalar) {
+    std::fprintf(stderr, "tandem_bench_kernels: needs AVX2 at least for the read-bandwidth loop\n");
+    return 1;
+  }
+  const bool avx512 = best == cpu::Isa::kAvx512;
+  std::printf("CPU kernels: %s; read bandwidth with %s loads over 1 GiB\n",
+              cpu::describe_isa(best, cpu::cpu_features()).c_str(), avx512 ? "512-bit" : "256-bit");
+  const ReadBuffer buf;
+  std::map<int, double> read_gbs;
+  for (int threads : kThreadCounts) {
+    read_gbs[threads] = measure_read_bandwidth(buf, threads, avx512, 5);
+    std::printf("read bandwidth, %d thread(s): %.2f GB/s (best of 5 passes)\n", threads, read_gbs[threads]);
+  }
+  std::fflush(stdout);
+
+  for (int threads : kThreadCounts)
+    benchmark::RegisterBenchmark(("ReadBandwidth/threads:" + std::to_string(threads)).c_str(),
+                                 read_benchmark, &buf, threads, avx512, read_gbs[threads])
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+
+  MatrixSet cache;
+  struct Shape {
+    int64_t rows, cols;
+  };
+  const DType types[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
+                         DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kF16,  DType::kBF16};
+  for (Shape s : {Shape{4096, 4096}, Shape{14336, 4096}})
+    for (DType t : types)
+      for (cpu::Isa isa : cpu::supported_isas())
+        for (int threads : kThreadCounts) {
+          const std::string name = "Gemv/" + std::string(dtype_name(t)) + "/" + std::to_string(s.rows) +
+                                   "x" + std::to_string(s.cols) + "/" + isa_label(isa) +
+                                   "/threads:" + std::to_string(threads);
+          benchmark::RegisterBenchmark(name.c_str(), gemv_benchmark, &cache, t, s.rows, s.cols, isa,
+                                       threads, read_gbs[threads])
+              ->Unit(benchmark::kMillisecond)
+              ->UseRealTime();
+        }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
