@@ -1,9 +1,11 @@
 // tandem make-model: writes a random-weight GGUF model of a real shape (the work is in
-// engine/model_maker.h); prints progress on stderr and a summary on stdout.
+// engine/model_maker.h); prints progress on stderr (when it is a terminal) and a summary
+// on stdout.
 #include <chrono>
 #include <cstdio>
 #include <map>
 #include <string>
+#include <unistd.h>
 
 #include "cli/common.h"
 #include "engine/model_maker.h"
@@ -22,7 +24,9 @@ int cmd_make_model(const MakeModelOptions& o) {
 
   const auto t0 = std::chrono::steady_clock::now();
   int last_percent = -1;
+  const bool show_progress = isatty(fileno(stderr)) != 0;
   auto progress = [&](uint64_t done, uint64_t total) {
+    if (!show_progress) return;
     const int percent = total == 0 ? 100 : static_cast<int>(done * 100 / total);
     if (percent == last_percent) return;
     last_percent = percent;

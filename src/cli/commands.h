@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace tandem::cli {
 
@@ -73,7 +74,16 @@ struct MakeModelOptions {
   int32_t threads = 0;
 };
 
+struct BenchOptions {
+  ModelOptions m;
+  std::vector<int32_t> n_prompt{512};  // 0 skips
+  std::vector<int32_t> n_gen{128};     // 0 skips
+  int32_t reps = 5;
+  bool json = false;
+};
+
 int cmd_run(const RunOptions& o);
+int cmd_bench(const BenchOptions& o);
 int cmd_tokenize(const TokenizeOptions& o);
 int cmd_perplexity(const PerplexityOptions& o);
 int cmd_chat(const ChatOptions& o);

@@ -72,6 +72,14 @@ int main(int argc, char** argv) {
   c_chat->add_option("-n,--n-predict", chat.n_predict, "max tokens per answer (-1: until end of turn)");
   c_chat->add_flag("--ignore-eos", chat.ignore_eos, "do not end answers at end-of-generation tokens");
 
+  BenchOptions bench;
+  CLI::App* c_bench = app.add_subcommand("bench", "prompt processing and generation speed (like llama-bench)");
+  add_model_flags(c_bench, bench.m);
+  c_bench->add_option("-p,--n-prompt", bench.n_prompt, "prompt sizes (0: skip)")->delimiter(',');
+  c_bench->add_option("-n,--n-gen", bench.n_gen, "generation lengths (0: skip)")->delimiter(',');
+  c_bench->add_option("-r,--repetitions", bench.reps, "repetitions of each test")->check(CLI::PositiveNumber);
+  c_bench->add_flag("--json", bench.json, "print a JSON array of rows");
+
   InspectOptions insp;
   CLI::App* c_insp = app.add_subcommand("inspect", "print a GGUF file's metadata and tensors");
   c_insp->add_option("model", insp.model, "GGUF file")->required();
@@ -93,7 +101,7 @@ int main(int argc, char** argv) {
   for (const CLI::App* sub : app.get_subcommands({}))
     if (argc > 1 && sub->get_name() == argv[1]) known = true;
   if (!known) {
-    std::fprintf(stderr, "tandem: error: unknown command '%s' (run, tokenize, perplexity, chat, inspect, make-model; try --help)\n",
+    std::fprintf(stderr, "tandem: error: unknown command '%s' (run, chat, tokenize, perplexity, bench, inspect, make-model; try --help)\n",
                  argv[1]);
     return 2;
   }
@@ -111,6 +119,7 @@ int main(int argc, char** argv) {
   try {
     if (c_run->parsed()) return cmd_run(run);
     if (c_tok->parsed()) return cmd_tokenize(tok);
+    if (c_bench->parsed()) return cmd_bench(bench);
     if (c_ppl->parsed()) return cmd_perplexity(ppl);
     if (c_chat->parsed()) return cmd_chat(chat);
     if (c_insp->parsed()) return cmd_inspect(insp);

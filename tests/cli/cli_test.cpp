@@ -185,3 +185,27 @@ TEST(Cli, ChatCtrlCStopsTheAnswerNotTheProgram) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Cli, BenchJsonHasLlamaBenchFields) {
+  const std::string model = tandem::testing::test_data_path("models/synthetic/tiny-llama-spm512-q4_0.gguf");
+  TANDEM_REQUIRE_DATA(model);
+  Ran r = run("bench -m " + shq(model) + " -p 16 -n 8,0 -r 2 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto rows = nlohmann::json::parse(r.out);
+  ASSERT_EQ(rows.size(), 2u);  // -n 0 is skipped
+  EXPECT_EQ(rows[0]["test"], "pp16");
+  EXPECT_EQ(rows[0]["n_prompt"], 16);
+  EXPECT_EQ(rows[1]["test"], "tg8");
+  EXPECT_EQ(rows[1]["n_gen"], 8);
+  for (const auto& row : rows) {
+    EXPECT_GT(row["avg_ts"].get<double>(), 0);
+    EXPECT_GE(row["stddev_ts"].get<double>(), 0);
+    EXPECT_EQ(row["samples_ts"].size(), 2u);
+    EXPECT_GT(row["n_threads"].get<int>(), 0);
+  }
+  EXPECT_GT(rows[1]["roofline_fraction"].get<double>(), 0);
+}
+
+}  // namespace

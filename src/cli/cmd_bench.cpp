@@ -1,0 +1,88 @@
+// tandem bench: llama-bench's pp/tg table, plus the generation speed as a fraction of
+// the read-bandwidth roofline (weight bytes per token over the measured read bandwidth).
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "engine/benchmark.h"
+#include "engine/runtime.h"
+#include "profiler/read_bandwidth.h"
+
+namespace tandem::cli {
+
+int cmd_bench(const BenchOptions& o) {
+  ModelOptions m = o.m;
+  int32_t need = 1;
+  for (int32_t p : o.n_prompt) need = std::max(need, p);
+  for (int32_t n : o.n_gen) need = std::max(need, n + 1);
+  if (m.ctx == 0) m.ctx = need;
+  auto cfg = context_config(m);
+  if (!cfg) return fail(cfg.error());
+  auto rt = open_runtime(m.model, *cfg);
+  if (!rt) return fail(rt.error());
+  Context& ctx = *rt->context;
+  const Model& model = *rt->model;
+  const int32_t bos = rt->tokenizer->add_bos_default() ? rt->tokenizer->bos() : -1;
+  const int threads = ctx.arena().n_threads();
+
+  const profiler::ReadBandwidth bw = profiler::measure_read_bandwidth(threads);
+  const double bytes_per_token = static_cast<double>(weight_bytes_per_token(model));
+  const double roofline_ts = bw.gb_per_s * 1e9 / bytes_per_token;
+  uint64_t n_params = 0;
+  for (const auto& t : model.file().tensors()) n_params += t.n_elements;
+
+  std::vector<BenchRow> rows;
+  for (int32_t p : o.n_prompt) {
+    if (p == 0) continue;
+    auto r = bench_prompt(ctx, p, o.reps, bos);
+    if (!r) return fail(r.error());
+    rows.push_back(std::move(*r));
+  }
+  for (int32_t n : o.n_gen) {
+    if (n == 0) continue;
+    auto r = bench_generation(ctx, n, o.reps, bos);
+    if (!r) return fail(r.error());
+    rows.push_back(std::move(*r));
+  }
+
+  if (o.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const BenchRow& r : rows) {
+      nlohmann::json j = {{"model_filename", m.model}, {"model_size", model.weight_bytes()},
+                          {"model_n_params", n_params}, {"n_threads", threads},
+                          {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"test", r.test},
+                          {"avg_ts", r.avg_ts}, {"stddev_ts", r.stddev_ts}, {"samples_ts", r.samples_ts},
+                          {"kv_type", m.kv_type}, {"read_bw_gbs", bw.gb_per_s}};
+      if (r.n_gen > 0) {
+        j["roofline_ts"] = roofline_ts;
+        j["roofline_fraction"] = r.avg_ts / roofline_ts;
+      }
+      out.push_back(j);
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("read bandwidth: %.1f GB/s (%s, %d threads, %zu MiB buffer); weights per token %.1f MiB "
+              "-> roofline %.2f tokens/s\n\n",
+              bw.gb_per_s, bw.isa, bw.threads, bw.bytes >> 20, bytes_per_token / 1048576.0, roofline_ts);
+  std::printf("| %-32s | %10s | %8s | %7s | %8s | %20s | %9s |\n", "model", "size", "params", "threads", "test",
+              "t/s", "roofline");
+  std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(34, '-').c_str(), std::string(12, '-').c_str(),
+              std::string(10, '-').c_str(), std::string(9, '-').c_str(), std::string(10, '-').c_str(),
+              std::string(22, '-').c_str(), std::string(11, '-').c_str());
+  std::string name = m.model.substr(m.model.find_last_of('/') + 1);
+  for (const BenchRow& r : rows) {
+    char ts[64], roof[32] = "";
+    std::snprintf(ts, sizeof ts, "%.2f ± %.2f", r.avg_ts, r.stddev_ts);
+    if (r.n_gen > 0) std::snprintf(roof, sizeof roof, "%.1f%%", 100 * r.avg_ts / roofline_ts);
+    std::printf("| %-32s | %6.1f MiB | %6.1fM | %7d | %8s | %20s | %9s |\n", name.c_str(),
+                model.weight_bytes() / 1048576.0, n_params / 1e6, threads, r.test.c_str(), ts, roof);
+  }
+  return 0;
+}
+
+}  // namespace tandem::cli

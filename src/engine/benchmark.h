@@ -1,0 +1,31 @@
+// Prompt-processing and generation speed, measured like llama-bench: pp = one batch of
+// n random tokens (BOS first) into an empty cache; tg = n single-token decodes from an
+// empty cache. Each test runs once to warm up, then `reps` times.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/context.h"
+
+namespace tandem {
+
+struct BenchRow {
+  std::string test;            // "pp512", "tg128"
+  int32_t n_prompt = 0;
+  int32_t n_gen = 0;
+  std::vector<double> samples_ts;  // tokens per second of each repetition
+  double avg_ts = 0;
+  double stddev_ts = 0;
+};
+
+Result<BenchRow> bench_prompt(Context& ctx, int32_t n_prompt, int32_t reps, int32_t bos);
+Result<BenchRow> bench_generation(Context& ctx, int32_t n_gen, int32_t reps, int32_t bos);
+
+// Bytes of weights one decode step reads: every tensor once, except that an untied
+// token embedding is read one row per token.
+uint64_t weight_bytes_per_token(const Model& m);
+
+}  // namespace tandem
