@@ -8,9 +8,18 @@
 //                          cpu::matmul with one token (activation quantization
 //                          included) on the lane {isa, arena(N)}; "ref" is the scalar
 //                          reference. Each iteration reads the next of several copies
-//                          of the matrix (256 MiB in all), so weights come from DRAM.
-// Counters: GB/s = weight bytes (or buffer bytes) per second; frac_bw = GB/s divided
-// by the read bandwidth measured with the same thread count before the benchmarks.
+//                          of the matrix (1 GiB in all), so weights come from DRAM.
+// GemvHot/<type>/256x4096/<isa>
+//                          the kernel alone (select_gemv, one thread) on a 256-row
+//                          matrix that stays in L2: the compute ceiling (GB per second
+//                          of CPU time), which must exceed one core's share of the
+//                          read bandwidth.
+// Counters: GB/s = weight bytes (or buffer bytes) per second; frac_bw = GB/s divided by
+// the read bandwidth measured with the same thread count before the benchmarks (best
+// of 5 passes); frac_bw_now = GB/s divided by one read pass made right after the
+// timed loop (on a shared machine the bandwidth drifts with the neighbours' load).
+// Each benchmark also has a "max" statistic: --benchmark_repetitions=3
+// --benchmark_report_aggregates_only=true then shows the best of 3 as *_max.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -25,8 +34,10 @@
 
 #include "bench_weights.h"
 #include "cpu/cpu_lane.h"
+#include "cpu/gemv.h"
 #include "cpu/isa.h"
 #include "cpu/matmul.h"
+#include "cpu/quant_ref.h"
 #include "read_bandwidth.h"
 
 namespace tandem::bench {
@@ -36,7 +47,7 @@ using cpu::Isa;
 
 constexpr size_t kReadBytes = size_t{1} << 30;      // 1 GiB
 constexpr size_t kReadChunk = size_t{4} << 20;      // per parallel_for index
-constexpr size_t kRotationBytes = size_t{256} << 20;  // matrix copies per benchmark
+constexpr size_t kRotationBytes = size_t{1} << 30;   // matrix copies per benchmark
 constexpr int kThreadCounts[] = {1, 2};
 
 struct AlignedFree {
@@ -94,8 +105,8 @@ const MatrixSet& matrices(MatrixSet& cache, DType t, int64_t rows, int64_t cols)
   return cache;
 }
 
-void gemv_benchmark(benchmark::State& st, MatrixSet* cache, DType t, int64_t rows, int64_t cols,
-                    Isa isa, int threads, double read_gbs) {
+void gemv_benchmark(benchmark::State& st, MatrixSet* cache, const ReadBuffer* buf, bool avx512,
+                    DType t, int64_t rows, int64_t cols, Isa isa, int threads, double read_gbs) {
   const MatrixSet& m = matrices(*cache, t, rows, cols);
   const cpu::ThreadArena arena(threads);
   const cpu::CpuLane lane{isa, &arena};
@@ -113,7 +124,34 @@ void gemv_benchmark(benchmark::State& st, MatrixSet* cache, DType t, int64_t row
   const double gbs = bytes * static_cast<double>(st.iterations()) / s / 1e9;
   st.counters["GB/s"] = gbs;
   st.counters["frac_bw"] = gbs / read_gbs;
+  st.counters["frac_bw_now"] = gbs / (static_cast<double>(kReadBytes) / read_pass(*buf, arena, avx512) / 1e9);
   st.SetBytesProcessed(static_cast<int64_t>(bytes) * st.iterations());
+}
+
+void gemv_hot_benchmark(benchmark::State& st, DType t, Isa isa) {
+  constexpr int64_t kRows = 256, kCols = 4096;
+  const std::vector<uint8_t> w = random_weights(t, kRows, kCols, 7);
+  std::vector<float> x(static_cast<size_t>(kCols)), y(static_cast<size_t>(kRows));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  std::vector<uint8_t> xq(cpu::quantized_row_bytes(cpu::vec_dot_type(t), kCols));
+  cpu::quantize_activation_ref(t, x.data(), xq.data(), kCols);
+  cpu::GemvRows a;
+  a.w = w.data();
+  a.w_stride = w.size() / kRows;
+  a.x = xq.data();
+  a.cols = kCols;
+  a.row_begin = 0;
+  a.row_end = kRows;
+  a.y = y.data();
+  const cpu::GemvRowsFn fn = cpu::select_gemv(t, isa);
+  for (auto _ : st) {
+    fn(a);
+    benchmark::DoNotOptimize(y.data());
+  }
+  // Per second of this thread's CPU time: shown as GB=<rate>/s.
+  st.counters["GB"] = benchmark::Counter(static_cast<double>(w.size()) / 1e9,
+                                         benchmark::Counter::kIsIterationInvariantRate);
+  st.SetBytesProcessed(static_cast<int64_t>(w.size()) * st.iterations());
 }
 
 void read_benchmark(benchmark::State& st, const ReadBuffer* buf, int threads, bool avx512, double read_gbs) {
@@ -125,6 +163,8 @@ void read_benchmark(benchmark::State& st, const ReadBuffer* buf, int threads, bo
   st.counters["frac_bw"] = gbs / read_gbs;
   st.SetBytesProcessed(static_cast<int64_t>(kReadBytes) * st.iterations());
 }
+
+double max_of(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
 
 std::string isa_label(Isa isa) { return isa == Isa::kScalar ? "ref" : std::string(cpu::isa_name(isa)); }
 
@@ -157,14 +197,23 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(("ReadBandwidth/threads:" + std::to_string(threads)).c_str(),
                                  read_benchmark, &buf, threads, avx512, read_gbs[threads])
         ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
+        ->UseRealTime()
+        ->ComputeStatistics("max", max_of);
+
+  const DType types[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
+                         DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kF16,  DType::kBF16};
+  for (DType t : types)
+    for (cpu::Isa isa : cpu::supported_isas())
+      benchmark::RegisterBenchmark(
+          ("GemvHot/" + std::string(dtype_name(t)) + "/256x4096/" + isa_label(isa)).c_str(),
+          gemv_hot_benchmark, t, isa)
+          ->Unit(benchmark::kMicrosecond)
+          ->ComputeStatistics("max", max_of);
 
   MatrixSet cache;
   struct Shape {
     int64_t rows, cols;
   };
-  const DType types[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
-                         DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kF16,  DType::kBF16};
   for (Shape s : {Shape{4096, 4096}, Shape{14336, 4096}})
     for (DType t : types)
       for (cpu::Isa isa : cpu::supported_isas())
@@ -172,10 +221,11 @@ int main(int argc, char** argv) {
           const std::string name = "Gemv/" + std::string(dtype_name(t)) + "/" + std::to_string(s.rows) +
                                    "x" + std::to_string(s.cols) + "/" + isa_label(isa) +
                                    "/threads:" + std::to_string(threads);
-          benchmark::RegisterBenchmark(name.c_str(), gemv_benchmark, &cache, t, s.rows, s.cols, isa,
-                                       threads, read_gbs[threads])
+          benchmark::RegisterBenchmark(name.c_str(), gemv_benchmark, &cache, &buf, avx512, t, s.rows,
+                                       s.cols, isa, threads, read_gbs[threads])
               ->Unit(benchmark::kMillisecond)
-              ->UseRealTime();
+              ->UseRealTime()
+              ->ComputeStatistics("max", max_of);
         }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

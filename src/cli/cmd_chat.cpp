@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/common.h"
+#include "cli/gpu_setup.h"
 #include "cli/raw_utf8_writer.h"
 #include "engine/chat_template.h"
 #include "engine/generate.h"
@@ -58,6 +59,8 @@ size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& 
 int cmd_chat(const ChatOptions& o) {
   auto cfg = context_config(o.m);
   if (!cfg) return fail(cfg.error());
+  auto gpu = setup_gpu(GpuRequest{o.m.model, o.m.gpu, o.m.ctx, o.m.kv_type}, /*force_plan=*/false, stderr);
+  if (!gpu) return fail(gpu.error());
   auto rt = open_runtime(o.m.model, *cfg);
   if (!rt) return fail(rt.error());
   auto format = choose_format(o, *rt->model);

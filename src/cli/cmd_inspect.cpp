@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/common.h"
+#include "cli/gpu_setup.h"
 #include "engine/model.h"
 #include "engine/runtime.h"
 #include "storage/gguf.h"
@@ -20,6 +21,10 @@ std::string shape_of(const gguf::TensorInfo& t) {
 }  // namespace
 
 int cmd_inspect(const InspectOptions& o) {
+  if (o.plan) {
+    auto s = setup_gpu(GpuRequest{o.model, o.gpu, o.ctx, o.kv_type}, /*force_plan=*/true, stdout);
+    return s ? 0 : fail(s.error());
+  }
   auto f = gguf::File::open(o.model);
   if (!f) return fail(f.error());
   std::printf("file: %s\nGGUF version %u, %llu bytes, alignment %llu, data at offset %llu\n",

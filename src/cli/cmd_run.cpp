@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/common.h"
+#include "cli/gpu_setup.h"
 #include "cli/raw_utf8_writer.h"
 #include "engine/generate.h"
 #include "engine/runtime.h"
@@ -16,6 +17,8 @@ namespace tandem::cli {
 int cmd_run(const RunOptions& o) {
   auto cfg = context_config(o.m);
   if (!cfg) return fail(cfg.error());
+  auto gpu = setup_gpu(GpuRequest{o.m.model, o.m.gpu, o.m.ctx, o.m.kv_type}, /*force_plan=*/false, stderr);
+  if (!gpu) return fail(gpu.error());
   auto rt = open_runtime(o.m.model, *cfg);
   if (!rt) return fail(rt.error());
   const Tokenizer& tok = *rt->tokenizer;

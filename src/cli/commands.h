@@ -9,11 +9,18 @@
 
 namespace tandem::cli {
 
+// GPU flags, as typed (parsed and checked by setup_gpu, cli/gpu_setup.h).
+struct GpuOptions {
+  std::optional<std::string> gpu_mem;     // --gpu-mem SIZE ("16G", "512M"): the GPU memory budget
+  std::optional<std::string> gpu_layers;  // --gpu-layers N|auto
+};
+
 struct ModelOptions {
   std::string model;
   int32_t threads = 0;        // 0: all cores
   int32_t ctx = 0;            // 0: min(model context, 4096)
   std::string kv_type = "f16";
+  GpuOptions gpu;             // run and chat only
 };
 
 struct SamplingOptions {
@@ -62,6 +69,10 @@ struct ChatOptions {
 struct InspectOptions {
   std::string model;
   bool all_metadata = false;
+  bool plan = false;          // --plan: print the GPU memory plan instead
+  GpuOptions gpu;
+  int32_t ctx = 0;
+  std::string kv_type = "f16";
 };
 
 struct MakeModelOptions {

@@ -18,6 +18,11 @@ void add_model_flags(CLI::App* app, ModelOptions& m) {
   app->add_option("--kv-type", m.kv_type, "KV cache type")->check(CLI::IsMember({"f32", "f16", "bf16"}));
 }
 
+void add_gpu_flags(CLI::App* app, GpuOptions& g) {
+  app->add_option("--gpu-mem", g.gpu_mem, "GPU memory budget, e.g. 16G or 512M (default: the device's free memory)");
+  app->add_option("--gpu-layers", g.gpu_layers, "layers on the GPU: a number or auto (as many as fit)");
+}
+
 void add_sampling_flags(CLI::App* app, SamplingOptions& s) {
   app->add_option("--temp", s.temp, "temperature (0: greedy)")->check(CLI::NonNegativeNumber);
   app->add_option("--seed", s.seed, "random seed (default: drawn and printed)");
@@ -43,6 +48,7 @@ int main(int argc, char** argv) {
   CLI::App* c_run = app.add_subcommand("run", "generate a continuation of a prompt");
   add_model_flags(c_run, run.m);
   add_sampling_flags(c_run, run.s);
+  add_gpu_flags(c_run, run.m.gpu);
   c_run->add_option("-p,--prompt", run.prompt, "prompt text (empty: BOS alone)");
   c_run->add_option("-n,--n-predict", run.n_predict, "tokens to generate (-1: until end)");
   c_run->add_flag("--ignore-eos", run.ignore_eos, "do not stop at end-of-generation tokens");
@@ -67,6 +73,7 @@ int main(int argc, char** argv) {
   CLI::App* c_chat = app.add_subcommand("chat", "interactive multi-turn chat");
   add_model_flags(c_chat, chat.m);
   add_sampling_flags(c_chat, chat.s);
+  add_gpu_flags(c_chat, chat.m.gpu);
   c_chat->add_option("--system", chat.system, "system prompt");
   c_chat->add_option("--chat-template", chat.chat_template, "override: llama2, llama3, chatml, mistral, phi3");
   c_chat->add_option("-n,--n-predict", chat.n_predict, "max tokens per answer (-1: until end of turn)");
@@ -84,6 +91,10 @@ int main(int argc, char** argv) {
   CLI::App* c_insp = app.add_subcommand("inspect", "print a GGUF file's metadata and tensors");
   c_insp->add_option("model", insp.model, "GGUF file")->required();
   c_insp->add_flag("--all", insp.all_metadata, "print long arrays in full");
+  c_insp->add_flag("--plan", insp.plan, "print the GPU memory plan (with --gpu-mem, --gpu-layers, --ctx-size, --kv-type)");
+  add_gpu_flags(c_insp, insp.gpu);
+  c_insp->add_option("-c,--ctx-size", insp.ctx, "context size for --plan (0: min(model, 4096))")->check(CLI::NonNegativeNumber);
+  c_insp->add_option("--kv-type", insp.kv_type, "KV cache type for --plan")->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}));
 
   MakeModelOptions mk;
   CLI::App* c_mk = app.add_subcommand("make-model", "write a random-weight model of a real shape");

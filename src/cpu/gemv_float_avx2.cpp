@@ -5,6 +5,9 @@
 // a fused multiply-add rounds only the sum); they are summed in 32 lanes and then
 // across lanes, a different order than the reference's running sum. Everything here
 // has internal linkage (see gemv_kernels.h).
+//
+// Small fixed loops (the four rows, the chunks of a block) carry `#pragma GCC unroll`:
+// GCC 12 at -O2 keeps them as loops and passes the vectors through the stack.
 #include <immintrin.h>
 
 #include "cpu/gemv_kernels.h"
@@ -12,7 +15,7 @@
 namespace tandem::cpu {
 namespace {
 
-float hsum(__m256 v) {
+[[gnu::always_inline]] inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -22,23 +25,23 @@ float hsum(__m256 v) {
 // 8 elements at p as f32, for each element type.
 struct F32Load {
   using T = float;
-  static __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
-  static float load1(const float* p) { return *p; }
+  [[gnu::always_inline]] static __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+  [[gnu::always_inline]] static float load1(const float* p) { return *p; }
 };
 struct F16Load {
   using T = uint16_t;
-  static __m256 load8(const uint16_t* p) {
+  [[gnu::always_inline]] static __m256 load8(const uint16_t* p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   }
-  static float load1(const uint16_t* p) { return _cvtsh_ss(*p); }
+  [[gnu::always_inline]] static float load1(const uint16_t* p) { return _cvtsh_ss(*p); }
 };
 struct BF16Load {
   using T = uint16_t;
-  static __m256 load8(const uint16_t* p) {
+  [[gnu::always_inline]] static __m256 load8(const uint16_t* p) {
     const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
   }
-  static float load1(const uint16_t* p) {
+  [[gnu::always_inline]] static float load1(const uint16_t* p) {
     const uint32_t bits = static_cast<uint32_t>(*p) << 16;
     float f;
     __builtin_memcpy(&f, &bits, sizeof(f));
@@ -47,10 +50,11 @@ struct BF16Load {
 };
 
 template <typename L>
-float dot(const typename L::T* w, const typename L::T* x, int64_t n) {
+[[gnu::always_inline]] inline float dot(const typename L::T* w, const typename L::T* x, int64_t n) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t i = 0;
   for (; i + 32 <= n; i += 32)
+    #pragma GCC unroll 4
     for (int k = 0; k < 4; ++k)
       acc[k] = _mm256_fmadd_ps(L::load8(w + i + 8 * k), L::load8(x + i + 8 * k), acc[k]);
   for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(L::load8(w + i), L::load8(x + i), acc[0]);

@@ -6,6 +6,9 @@
 // across lanes, a different order than the reference's running sum. The row's tail
 // (fewer than 16 elements) is read with masked loads. Everything here has internal
 // linkage (see gemv_kernels.h).
+//
+// Small fixed loops (the four rows, the chunks of a block) carry `#pragma GCC unroll`:
+// GCC 12 at -O2 keeps them as loops and passes the vectors through the stack.
 #include <immintrin.h>
 
 #include "cpu/gemv_kernels.h"
@@ -14,30 +17,41 @@ namespace tandem::cpu {
 namespace {
 
 // 16 elements at p (only the lanes in `m`, the rest 0) as f32, for each element type.
+[[gnu::always_inline]] inline __m256i load256(const uint16_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
 struct F32Load {
   using T = float;
-  static __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
-  static __m512 load16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+  [[gnu::always_inline]] static __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+  [[gnu::always_inline]] static __m512 load16(const float* p, __mmask16 m) {
+    return _mm512_maskz_loadu_ps(m, p);
+  }
 };
 struct F16Load {
   using T = uint16_t;
-  static __m512 load16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
-  static __m512 load16(const uint16_t* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+  [[gnu::always_inline]] static __m512 load16(const uint16_t* p) { return _mm512_cvtph_ps(load256(p)); }
+  [[gnu::always_inline]] static __m512 load16(const uint16_t* p, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+  }
 };
 struct BF16Load {
   using T = uint16_t;
-  static __m512 widen(__m256i v) {
+  [[gnu::always_inline]] static __m512 widen(__m256i v) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
   }
-  static __m512 load16(const uint16_t* p) { return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
-  static __m512 load16(const uint16_t* p, __mmask16 m) { return widen(_mm256_maskz_loadu_epi16(m, p)); }
+  [[gnu::always_inline]] static __m512 load16(const uint16_t* p) { return widen(load256(p)); }
+  [[gnu::always_inline]] static __m512 load16(const uint16_t* p, __mmask16 m) {
+    return widen(_mm256_maskz_loadu_epi16(m, p));
+  }
 };
 
 template <typename L>
-float dot(const typename L::T* w, const typename L::T* x, int64_t n) {
+[[gnu::always_inline]] inline float dot(const typename L::T* w, const typename L::T* x, int64_t n) {
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
   int64_t i = 0;
   for (; i + 64 <= n; i += 64)
+    #pragma GCC unroll 4
     for (int k = 0; k < 4; ++k)
       acc[k] = _mm512_fmadd_ps(L::load16(w + i + 16 * k), L::load16(x + i + 16 * k), acc[k]);
   for (; i + 16 <= n; i += 16) acc[0] = _mm512_fmadd_ps(L::load16(w + i), L::load16(x + i), acc[0]);

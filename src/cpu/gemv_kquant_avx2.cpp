@@ -14,6 +14,9 @@
 //
 // Element order of the blocks: see quant_k_ref.cpp. Everything here has internal
 // linkage (see gemv_kernels.h).
+//
+// Small fixed loops (the four rows, the chunks of a block) carry `#pragma GCC unroll`:
+// GCC 12 at -O2 keeps them as loops and passes the vectors through the stack.
 #include <immintrin.h>
 
 #include "core/quant_blocks.h"
@@ -27,28 +30,47 @@ constexpr int kRows = 4;  // weight rows per pass
 template <typename B>
 struct Rows4 {
   const B* p[kRows];
+  // The next pass's rows (r+4 .. r+7, at most row_end), contiguous: next_bytes bytes
+  // at `next`. This pass's four rows are four short streams the hardware prefetcher
+  // finds late, so block iteration b fetches the b-th 4-block share of those bytes.
+  const char* next;
+  size_t next_bytes;
+  [[gnu::always_inline]] inline void prefetch_next(int64_t b) const {
+    constexpr size_t kStep = kRows * sizeof(B);
+    const size_t begin = static_cast<size_t>(b) * kStep;
+    const size_t end = begin + kStep < next_bytes ? begin + kStep : next_bytes;
+    for (size_t off = begin; off < end; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
+  }
 };
 
 // Rows r .. r+3 of W, clamped to the last row (surplus lanes are not stored).
 template <typename B>
-Rows4<B> rows4(const GemvRows& a, int64_t r) {
+[[gnu::always_inline]] inline Rows4<B> rows4(const GemvRows& a, int64_t r) {
   Rows4<B> rw;
   const auto* base = static_cast<const uint8_t*>(a.w);
+  #pragma GCC unroll 4
   for (int i = 0; i < kRows; ++i) {
     const int64_t row = r + i < a.row_end ? r + i : a.row_end - 1;
     rw.p[i] = reinterpret_cast<const B*>(base + static_cast<size_t>(row) * a.w_stride);
   }
+  const int64_t next_rows = a.row_end - (r + kRows) < kRows ? a.row_end - (r + kRows) : kRows;
+  rw.next = reinterpret_cast<const char*>(base);
+  rw.next_bytes = 0;
+  if (next_rows > 0) {
+    rw.next = reinterpret_cast<const char*>(base + static_cast<size_t>(r + kRows) * a.w_stride);
+    rw.next_bytes = static_cast<size_t>(next_rows) * a.w_stride;
+  }
   return rw;
 }
 
-void store4(const GemvRows& a, int64_t r, __m128 v) {
+[[gnu::always_inline]] inline void store4(const GemvRows& a, int64_t r, __m128 v) {
   alignas(16) float t[kRows];
   _mm_store_ps(t, v);
   for (int i = 0; i < kRows && r + i < a.row_end; ++i) a.y[r + i] = t[i];
 }
 
 // [sum(a), sum(b), sum(c), sum(d)] of four vectors of 8 int32.
-__m128i hsum4(__m256i a, __m256i b, __m256i c, __m256i d) {
+[[gnu::always_inline]] inline __m128i hsum4(__m256i a, __m256i b, __m256i c, __m256i d) {
   const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
   const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
   const __m256i abcd =
@@ -57,18 +79,20 @@ __m128i hsum4(__m256i a, __m256i b, __m256i c, __m256i d) {
 }
 
 // The same for four vectors of 4 int32.
-__m128i hsum4(__m128i a, __m128i b, __m128i c, __m128i d) {
+[[gnu::always_inline]] inline __m128i hsum4(__m128i a, __m128i b, __m128i c, __m128i d) {
   const __m128i ab = _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
   const __m128i cd = _mm_add_epi32(_mm_unpacklo_epi32(c, d), _mm_unpackhi_epi32(c, d));
   return _mm_add_epi32(_mm_unpacklo_epi64(ab, cd), _mm_unpackhi_epi64(ab, cd));
 }
 
-__m128 fp16x4(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
+[[gnu::always_inline]] inline __m128 fp16x4(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
   return _mm_cvtph_ps(_mm_setr_epi16(static_cast<short>(a), static_cast<short>(b),
                                      static_cast<short>(c), static_cast<short>(d), 0, 0, 0, 0));
 }
 
-__m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+[[gnu::always_inline]] inline __m256i load32(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
 
 // The 6-bit scales and mins of a Q4_K/Q5_K block as 8 int16 each (k4_scale_min's
 // unpacking, four bytes at a time): bytes 0..3 of sc/m sit in the low 6 bits of
@@ -79,7 +103,7 @@ struct ScalesMins {
   __m128i m;   // [8] int16
 };
 
-ScalesMins k4_scales_mins(const uint8_t* s) {
+[[gnu::always_inline]] inline ScalesMins k4_scales_mins(const uint8_t* s) {
   uint32_t w0, w1, w2;
   __builtin_memcpy(&w0, s, 4);
   __builtin_memcpy(&w1, s + 4, 4);
@@ -93,7 +117,7 @@ ScalesMins k4_scales_mins(const uint8_t* s) {
 }
 
 // bsums[2j] + bsums[2j+1] for j = 0..7, as 8 int16 (each at most 32 * 127).
-__m128i bsum_pairs(const BlockQ8_K& x) {
+[[gnu::always_inline]] inline __m128i bsum_pairs(const BlockQ8_K& x) {
   const __m256i pairs = _mm256_madd_epi16(load32(x.bsums), _mm256_set1_epi16(1));
   return _mm_packs_epi32(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
 }
@@ -101,12 +125,14 @@ __m128i bsum_pairs(const BlockQ8_K& x) {
 // Q4_K/Q5_K: sum_j scale_j * dot(sub-block j) as 8 int32 lanes. The high bits of Q5_K
 // (bit 2c of qh[l] for element 64c + l, bit 2c + 1 for 64c + 32 + l) come in `qh`,
 // null for Q4_K.
-__m256i k4_scaled_dot(const uint8_t* qs, const uint8_t* qh, __m128i sc, const BlockQ8_K& x) {
+[[gnu::always_inline]] inline __m256i k4_scaled_dot(const uint8_t* qs, const uint8_t* qh, __m128i sc,
+                                                   const BlockQ8_K& x) {
   const __m256i scales = _mm256_broadcastsi128_si256(sc);  // sc0..sc7 in both halves
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   const __m256i bit4 = _mm256_set1_epi8(0x10);
   const __m256i h = qh != nullptr ? load32(qh) : _mm256_setzero_si256();
   __m256i acc = _mm256_setzero_si256();
+  #pragma GCC unroll 4
   for (int c = 0; c < 4; ++c) {
     const __m256i v = load32(qs + 32 * c);
     __m256i lo = _mm256_and_si256(v, low4);
@@ -120,9 +146,12 @@ __m256i k4_scaled_dot(const uint8_t* qs, const uint8_t* qh, __m128i sc, const Bl
     }
     const __m256i p_lo = _mm256_maddubs_epi16(lo, load32(x.qs + 64 * c));
     const __m256i p_hi = _mm256_maddubs_epi16(hi, load32(x.qs + 64 * c + 32));
-    // Broadcast int16 scale 2c (and 2c + 1) to every lane.
-    const __m256i s_lo = _mm256_shuffle_epi8(scales, _mm256_set1_epi16(static_cast<short>(((4 * c + 1) << 8) | (4 * c))));
-    const __m256i s_hi = _mm256_shuffle_epi8(scales, _mm256_set1_epi16(static_cast<short>(((4 * c + 3) << 8) | (4 * c + 2))));
+    // Broadcast int16 scale 2c (bytes 4c, 4c+1) and 2c + 1 (4c+2, 4c+3) to every lane.
+    const auto pick = [](int byte) {
+      return _mm256_set1_epi16(static_cast<short>(((byte + 1) << 8) | byte));
+    };
+    const __m256i s_lo = _mm256_shuffle_epi8(scales, pick(4 * c));
+    const __m256i s_hi = _mm256_shuffle_epi8(scales, pick(4 * c + 2));
     acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_lo, s_lo));
     acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p_hi, s_hi));
   }
@@ -140,9 +169,11 @@ void gemv_k4(const GemvRows& a) {
     const Rows4<B> w = rows4<B>(a, r);
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+      w.prefetch_next(b);
       const __m128i bp = bsum_pairs(x[b]);
       __m256i dots[kRows];
       __m128i mins[kRows];
+      #pragma GCC unroll 4
       for (int i = 0; i < kRows; ++i) {
         const B& wb = w.p[i][b];
         const ScalesMins sm = k4_scales_mins(wb.scales);
@@ -165,7 +196,7 @@ void gemv_k4(const GemvRows& a) {
 }
 
 // Q6_K: the block's isum as 8 int32 lanes.
-__m256i q6k_dot(const BlockQ6_K& w, const BlockQ8_K& x) {
+[[gnu::always_inline]] inline __m256i q6k_dot(const BlockQ6_K& w, const BlockQ8_K& x) {
   const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales));
   // -32 * sum_s scale_s * bsums[s] starts the sum (the -32 offset of every q).
   const __m256i off = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), load32(x.bsums));
@@ -175,6 +206,7 @@ __m256i q6k_dot(const BlockQ6_K& w, const BlockQ8_K& x) {
   const __m256i s_second = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_srli_si128(sc8, 8)));
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   const __m256i top2 = _mm256_set1_epi8(0x30);
+  #pragma GCC unroll 2
   for (int h = 0; h < 2; ++h) {
     const __m256i l0 = load32(w.ql + 64 * h);
     const __m256i l1 = load32(w.ql + 64 * h + 32);
@@ -188,6 +220,7 @@ __m256i q6k_dot(const BlockQ6_K& w, const BlockQ8_K& x) {
                         _mm256_and_si256(_mm256_srli_epi16(hb, 2), top2)),
     };
     const __m256i& s = h == 0 ? s_first : s_second;
+    #pragma GCC unroll 4
     for (int k = 0; k < 4; ++k) {
       // 32 elements = sub-blocks 8h + 2k (low half) and 8h + 2k + 1 (high half).
       const short lo = static_cast<short>(((4 * k + 1) << 8) | (4 * k));
@@ -208,6 +241,7 @@ void gemv_q6k(const GemvRows& a) {
     const Rows4<BlockQ6_K> w = rows4<BlockQ6_K>(a, r);
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+      w.prefetch_next(b);
       const __m128i isum = hsum4(q6k_dot(w.p[0][b], x[b]), q6k_dot(w.p[1][b], x[b]),
                                  q6k_dot(w.p[2][b], x[b]), q6k_dot(w.p[3][b], x[b]));
       const __m128 d = _mm_mul_ps(fp16x4(w.p[0][b].d, w.p[1][b].d, w.p[2][b].d, w.p[3][b].d),

@@ -17,6 +17,9 @@
 //
 // Element order of the blocks: see quant_k_ref.cpp. Everything here has internal
 // linkage (see gemv_kernels.h).
+//
+// Small fixed loops (the four rows, the chunks of a block) carry `#pragma GCC unroll`:
+// GCC 12 at -O2 keeps them as loops and passes the vectors through the stack.
 #include <immintrin.h>
 
 #include "core/quant_blocks.h"
@@ -30,32 +33,51 @@ constexpr int kRows = 4;  // weight rows per pass
 template <typename B>
 struct Rows4 {
   const B* p[kRows];
+  // The next pass's rows (r+4 .. r+7, at most row_end), contiguous: next_bytes bytes
+  // at `next`. This pass's four rows are four short streams the hardware prefetcher
+  // finds late, so block iteration b fetches the b-th 4-block share of those bytes.
+  const char* next;
+  size_t next_bytes;
+  [[gnu::always_inline]] inline void prefetch_next(int64_t b) const {
+    constexpr size_t kStep = kRows * sizeof(B);
+    const size_t begin = static_cast<size_t>(b) * kStep;
+    const size_t end = begin + kStep < next_bytes ? begin + kStep : next_bytes;
+    for (size_t off = begin; off < end; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
+  }
 };
 
 // Rows r .. r+3 of W, clamped to the last row (surplus lanes are not stored).
 template <typename B>
-Rows4<B> rows4(const GemvRows& a, int64_t r) {
+[[gnu::always_inline]] inline Rows4<B> rows4(const GemvRows& a, int64_t r) {
   Rows4<B> rw;
   const auto* base = static_cast<const uint8_t*>(a.w);
+  #pragma GCC unroll 4
   for (int i = 0; i < kRows; ++i) {
     const int64_t row = r + i < a.row_end ? r + i : a.row_end - 1;
     rw.p[i] = reinterpret_cast<const B*>(base + static_cast<size_t>(row) * a.w_stride);
   }
+  const int64_t next_rows = a.row_end - (r + kRows) < kRows ? a.row_end - (r + kRows) : kRows;
+  rw.next = reinterpret_cast<const char*>(base);
+  rw.next_bytes = 0;
+  if (next_rows > 0) {
+    rw.next = reinterpret_cast<const char*>(base + static_cast<size_t>(r + kRows) * a.w_stride);
+    rw.next_bytes = static_cast<size_t>(next_rows) * a.w_stride;
+  }
   return rw;
 }
 
-void store4(const GemvRows& a, int64_t r, __m128 v) {
+[[gnu::always_inline]] inline void store4(const GemvRows& a, int64_t r, __m128 v) {
   alignas(16) float t[kRows];
   _mm_store_ps(t, v);
   for (int i = 0; i < kRows && r + i < a.row_end; ++i) a.y[r + i] = t[i];
 }
 
-__m256i fold(__m512i v) {
+[[gnu::always_inline]] inline __m256i fold(__m512i v) {
   return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
 
 // [sum(a), sum(b), sum(c), sum(d)] of four vectors of 16 int32.
-__m128i hsum4(__m512i a512, __m512i b512, __m512i c512, __m512i d512) {
+[[gnu::always_inline]] inline __m128i hsum4(__m512i a512, __m512i b512, __m512i c512, __m512i d512) {
   const __m256i a = fold(a512), b = fold(b512), c = fold(c512), d = fold(d512);
   const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
   const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
@@ -65,33 +87,39 @@ __m128i hsum4(__m512i a512, __m512i b512, __m512i c512, __m512i d512) {
 }
 
 // The same for four vectors of 4 int32.
-__m128i hsum4(__m128i a, __m128i b, __m128i c, __m128i d) {
+[[gnu::always_inline]] inline __m128i hsum4(__m128i a, __m128i b, __m128i c, __m128i d) {
   const __m128i ab = _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
   const __m128i cd = _mm_add_epi32(_mm_unpacklo_epi32(c, d), _mm_unpackhi_epi32(c, d));
   return _mm_add_epi32(_mm_unpacklo_epi64(ab, cd), _mm_unpackhi_epi64(ab, cd));
 }
 
-__m128 fp16x4(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
+[[gnu::always_inline]] inline __m128 fp16x4(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
   return _mm_cvtph_ps(_mm_setr_epi16(static_cast<short>(a), static_cast<short>(b),
                                      static_cast<short>(c), static_cast<short>(d), 0, 0, 0, 0));
 }
 
-__m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-__m512i load64(const void* p) { return _mm512_loadu_si512(p); }
+[[gnu::always_inline]] inline __m256i load32(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+[[gnu::always_inline]] inline __m512i load64(const void* p) { return _mm512_loadu_si512(p); }
 
 // [a (32 bytes) | b (32 bytes)]
-__m512i join(__m256i a, __m256i b) { return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1); }
+[[gnu::always_inline]] inline __m512i join(__m256i a, __m256i b) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+}
 
 // int16 lane i of the result = lane idx[i] of v (v: 8 or 16 int16 in its low lanes).
-__m512i spread(__m512i v, __m512i idx) { return _mm512_permutexvar_epi16(idx, v); }
+[[gnu::always_inline]] inline __m512i spread(__m512i v, __m512i idx) {
+  return _mm512_permutexvar_epi16(idx, v);
+}
 
 // Lanes 0..15 = s, 16..31 = t.
-__m512i idx_2x16(short s, short t) {
+[[gnu::always_inline]] inline __m512i idx_2x16(short s, short t) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(s)), _mm256_set1_epi16(t), 1);
 }
 
 // Lanes 8k .. 8k+7 = s + k for k = 0..3.
-__m512i idx_4x8(short s) {
+[[gnu::always_inline]] inline __m512i idx_4x8(short s) {
   const __m256i lo = _mm256_setr_epi16(s, s, s, s, s, s, s, s, s + 1, s + 1, s + 1, s + 1, s + 1,
                                        s + 1, s + 1, s + 1);
   const __m256i hi = _mm256_add_epi16(lo, _mm256_set1_epi16(2));
@@ -109,7 +137,7 @@ struct ScalesMins {
   __m128i m;   // [8] int16
 };
 
-ScalesMins k4_scales_mins(const uint8_t* s) {
+[[gnu::always_inline]] inline ScalesMins k4_scales_mins(const uint8_t* s) {
   uint32_t w0, w1, w2;
   __builtin_memcpy(&w0, s, 4);
   __builtin_memcpy(&w1, s + 4, 4);
@@ -131,8 +159,9 @@ struct K4Acts {
   __m128i bsum_pairs;  // [8] int16: bsums[2j] + bsums[2j+1] (each at most 32 * 127)
 };
 
-K4Acts k4_acts(const BlockQ8_K& x) {
+[[gnu::always_inline]] inline K4Acts k4_acts(const BlockQ8_K& x) {
   K4Acts r;
+  #pragma GCC unroll 2
   for (int k = 0; k < 2; ++k) {
     r.lo[k] = join(load32(x.qs + 128 * k), load32(x.qs + 128 * k + 64));
     r.hi[k] = join(load32(x.qs + 128 * k + 32), load32(x.qs + 128 * k + 96));
@@ -144,11 +173,13 @@ K4Acts k4_acts(const BlockQ8_K& x) {
 
 // sum_j scale_j * dot(sub-block j) in 16 int32 lanes. Q5_K's high bits (bit j of
 // qh[l] for element 32j + l) come in `qh`, null for Q4_K.
-__m512i k4_scaled_dot(const uint8_t* qs, const uint8_t* qh, __m128i sc, const K4Acts& x) {
+[[gnu::always_inline]] inline __m512i k4_scaled_dot(const uint8_t* qs, const uint8_t* qh, __m128i sc,
+                                                   const K4Acts& x) {
   const __m512i scales = _mm512_castsi128_si512(sc);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   const __m512i h = qh != nullptr ? _mm512_broadcast_i64x4(load32(qh)) : _mm512_setzero_si512();
   __m512i acc = _mm512_setzero_si512();
+  #pragma GCC unroll 2
   for (int k = 0; k < 2; ++k) {
     const __m512i v = load64(qs + 64 * k);
     __m512i lo = _mm512_and_si512(v, low4);
@@ -156,10 +187,12 @@ __m512i k4_scaled_dot(const uint8_t* qs, const uint8_t* qh, __m128i sc, const K4
     if (qh != nullptr) {
       // Sub-blocks 4k, 4k+2 (lo) and 4k+1, 4k+3 (hi): +16 where their qh bit is set.
       const __m512i sixteen = _mm512_set1_epi8(16);
-      const __mmask64 m_lo = _mm512_test_epi8_mask(
-          h, join(_mm256_set1_epi8(static_cast<char>(1 << (4 * k))), _mm256_set1_epi8(static_cast<char>(1 << (4 * k + 2)))));
-      const __mmask64 m_hi = _mm512_test_epi8_mask(
-          h, join(_mm256_set1_epi8(static_cast<char>(1 << (4 * k + 1))), _mm256_set1_epi8(static_cast<char>(1 << (4 * k + 3)))));
+      const auto bits = [](int first, int second) {  // bit `first` in bytes 0..31, `second` in 32..63
+        return join(_mm256_set1_epi8(static_cast<char>(1 << first)),
+                    _mm256_set1_epi8(static_cast<char>(1 << second)));
+      };
+      const __mmask64 m_lo = _mm512_test_epi8_mask(h, bits(4 * k, 4 * k + 2));
+      const __mmask64 m_hi = _mm512_test_epi8_mask(h, bits(4 * k + 1, 4 * k + 3));
       lo = _mm512_mask_add_epi8(lo, m_lo, lo, sixteen);
       hi = _mm512_mask_add_epi8(hi, m_hi, hi, sixteen);
     }
@@ -183,9 +216,11 @@ void gemv_k4(const GemvRows& a) {
     const Rows4<B> w = rows4<B>(a, r);
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+      w.prefetch_next(b);
       const K4Acts xa = k4_acts(x[b]);
       __m512i dots[kRows];
       __m128i mins[kRows];
+      #pragma GCC unroll 4
       for (int i = 0; i < kRows; ++i) {
         const B& wb = w.p[i][b];
         const ScalesMins sm = k4_scales_mins(wb.scales);
@@ -210,7 +245,7 @@ void gemv_k4(const GemvRows& a) {
 // ---- Q6_K ---------------------------------------------------------------------------
 
 // The block's isum in 16 int32 lanes.
-__m512i q6k_dot(const BlockQ6_K& w, const BlockQ8_K& x) {
+[[gnu::always_inline]] inline __m512i q6k_dot(const BlockQ6_K& w, const BlockQ8_K& x) {
   const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales)));
   // -32 * sum_s scale_s * bsums[s] starts the sum.
   const __m256i off = _mm256_madd_epi16(s16, load32(x.bsums));
@@ -222,6 +257,7 @@ __m512i q6k_dot(const BlockQ6_K& w, const BlockQ8_K& x) {
   // (4,5 | 6,7) for the high ones; the 0x30 mask drops what crosses between bytes.
   const __m512i shl_lo = join(_mm256_set1_epi16(4), _mm256_set1_epi16(2));
   const __m512i shr_hi = join(_mm256_set1_epi16(0), _mm256_set1_epi16(2));
+  #pragma GCC unroll 2
   for (int h = 0; h < 2; ++h) {
     const __m512i l = load64(w.ql + 64 * h);                       // ql[64h .. 64h+63]
     const __m512i qh = _mm512_broadcast_i64x4(load32(w.qh + 32 * h));  // [qh | qh]
@@ -247,6 +283,7 @@ void gemv_q6k(const GemvRows& a) {
     const Rows4<BlockQ6_K> w = rows4<BlockQ6_K>(a, r);
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+      w.prefetch_next(b);
       const __m128i isum = hsum4(q6k_dot(w.p[0][b], x[b]), q6k_dot(w.p[1][b], x[b]),
                                  q6k_dot(w.p[2][b], x[b]), q6k_dot(w.p[3][b], x[b]));
       const __m128 d = _mm_mul_ps(fp16x4(w.p[0][b].d, w.p[1][b].d, w.p[2][b].d, w.p[3][b].d),

@@ -12,6 +12,9 @@
 //
 // This file shares only declarations with the other ISA files (see gemv_kernels.h):
 // everything here has internal linkage.
+//
+// Small fixed loops (the four rows, the chunks of a block) carry `#pragma GCC unroll`:
+// GCC 12 at -O2 keeps them as loops and passes the vectors through the stack.
 #include <immintrin.h>
 
 #include "core/quant_blocks.h"
@@ -27,27 +30,46 @@ constexpr int kRows = 4;  // weight rows per pass
 template <typename B>
 struct Rows4 {
   const B* p[kRows];
+  // The next pass's rows (r+4 .. r+7, at most row_end), contiguous: next_bytes bytes
+  // at `next`. This pass's four rows are four short streams the hardware prefetcher
+  // finds late, so block iteration b fetches the b-th 4-block share of those bytes.
+  const char* next;
+  size_t next_bytes;
+  [[gnu::always_inline]] inline void prefetch_next(int64_t b) const {
+    constexpr size_t kStep = kRows * sizeof(B);
+    const size_t begin = static_cast<size_t>(b) * kStep;
+    const size_t end = begin + kStep < next_bytes ? begin + kStep : next_bytes;
+    for (size_t off = begin; off < end; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
+  }
 };
 
 template <typename B>
-Rows4<B> rows4(const GemvRows& a, int64_t r) {
+[[gnu::always_inline]] inline Rows4<B> rows4(const GemvRows& a, int64_t r) {
   Rows4<B> rw;
   const auto* base = static_cast<const uint8_t*>(a.w);
+  #pragma GCC unroll 4
   for (int i = 0; i < kRows; ++i) {
     const int64_t row = r + i < a.row_end ? r + i : a.row_end - 1;
     rw.p[i] = reinterpret_cast<const B*>(base + static_cast<size_t>(row) * a.w_stride);
   }
+  const int64_t next_rows = a.row_end - (r + kRows) < kRows ? a.row_end - (r + kRows) : kRows;
+  rw.next = reinterpret_cast<const char*>(base);
+  rw.next_bytes = 0;
+  if (next_rows > 0) {
+    rw.next = reinterpret_cast<const char*>(base + static_cast<size_t>(r + kRows) * a.w_stride);
+    rw.next_bytes = static_cast<size_t>(next_rows) * a.w_stride;
+  }
   return rw;
 }
 
-void store4(const GemvRows& a, int64_t r, __m128 v) {
+[[gnu::always_inline]] inline void store4(const GemvRows& a, int64_t r, __m128 v) {
   alignas(16) float t[kRows];
   _mm_store_ps(t, v);
   for (int i = 0; i < kRows && r + i < a.row_end; ++i) a.y[r + i] = t[i];
 }
 
 // [sum(a), sum(b), sum(c), sum(d)] of four vectors of 8 int32.
-__m128i hsum4(__m256i a, __m256i b, __m256i c, __m256i d) {
+[[gnu::always_inline]] inline __m128i hsum4(__m256i a, __m256i b, __m256i c, __m256i d) {
   // Per 128-bit half: [a0+a2, b0+b2, a1+a3, b1+b3] and the same for c, d.
   const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
   const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
@@ -57,26 +79,28 @@ __m128i hsum4(__m256i a, __m256i b, __m256i c, __m256i d) {
   return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
 }
 
-__m128 fp16x4(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
+[[gnu::always_inline]] inline __m128 fp16x4(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
   return _mm_cvtph_ps(_mm_setr_epi16(static_cast<short>(a), static_cast<short>(b),
                                      static_cast<short>(c), static_cast<short>(d), 0, 0, 0, 0));
 }
 
-__m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+[[gnu::always_inline]] inline __m256i load32(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
 
 // sum of u[k] * s[k] over each group of 4 bytes -> 8 int32 (u unsigned, s signed).
-__m256i dot_u8s8(__m256i u, __m256i s) {
+[[gnu::always_inline]] inline __m256i dot_u8s8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
 // 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0..15), then high (16..31).
-__m256i nibbles32(const uint8_t* qs) {
+[[gnu::always_inline]] inline __m256i nibbles32(const uint8_t* qs) {
   const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
   return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f));
 }
 
 // The 32 bits of qh (bit j: element j) -> 32 bytes: 16 where the bit is set, else 0.
-__m256i high_bits32(const uint8_t* qh) {
+[[gnu::always_inline]] inline __m256i high_bits32(const uint8_t* qh) {
   uint32_t bits;
   __builtin_memcpy(&bits, qh, sizeof(bits));
   // Byte k takes qh byte k / 8 (set1_epi32 repeats the 4 bytes in both halves).
@@ -92,9 +116,9 @@ __m256i high_bits32(const uint8_t* qh) {
 
 struct Q8_0Dot {
   using W = BlockQ8_0;
-  static __m256i prep(__m256i) { return _mm256_setzero_si256(); }
+  [[gnu::always_inline]] static __m256i prep(__m256i) { return _mm256_setzero_si256(); }
   // |w| * (x with w's sign): the same products as w * x.
-  static __m256i dot(const W& w, __m256i xq, __m256i) {
+  [[gnu::always_inline]] static __m256i dot(const W& w, __m256i xq, __m256i) {
     const __m256i wq = load32(w.qs);
     return dot_u8s8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
   }
@@ -103,7 +127,7 @@ struct Q8_0Dot {
 struct Q4_0Dot {
   using W = BlockQ4_0;
   static __m256i prep(__m256i xq) { return dot_u8s8(_mm256_set1_epi8(8), xq); }  // 8 sum(x)
-  static __m256i dot(const W& w, __m256i xq, __m256i off) {
+  [[gnu::always_inline]] static __m256i dot(const W& w, __m256i xq, __m256i off) {
     return _mm256_sub_epi32(dot_u8s8(nibbles32(w.qs), xq), off);
   }
 };
@@ -111,7 +135,7 @@ struct Q4_0Dot {
 struct Q5_0Dot {
   using W = BlockQ5_0;
   static __m256i prep(__m256i xq) { return dot_u8s8(_mm256_set1_epi8(16), xq); }  // 16 sum(x)
-  static __m256i dot(const W& w, __m256i xq, __m256i off) {
+  [[gnu::always_inline]] static __m256i dot(const W& w, __m256i xq, __m256i off) {
     const __m256i q = _mm256_or_si256(nibbles32(w.qs), high_bits32(w.qh));
     return _mm256_sub_epi32(dot_u8s8(q, xq), off);
   }
@@ -119,12 +143,12 @@ struct Q5_0Dot {
 
 struct Q4_1Dot {
   using W = BlockQ4_1;
-  static __m256i dot(const W& w, __m256i xq) { return dot_u8s8(nibbles32(w.qs), xq); }
+  [[gnu::always_inline]] static __m256i dot(const W& w, __m256i xq) { return dot_u8s8(nibbles32(w.qs), xq); }
 };
 
 struct Q5_1Dot {
   using W = BlockQ5_1;
-  static __m256i dot(const W& w, __m256i xq) {
+  [[gnu::always_inline]] static __m256i dot(const W& w, __m256i xq) {
     return dot_u8s8(_mm256_or_si256(nibbles32(w.qs), high_bits32(w.qh)), xq);
   }
 };
@@ -139,6 +163,7 @@ void gemv_scaled(const GemvRows& a) {
     const Rows4<W> w = rows4<W>(a, r);
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+      w.prefetch_next(b);
       const __m256i xq = load32(x[b].qs);
       const __m256i pre = K::prep(xq);
       const __m128i isum = hsum4(K::dot(w.p[0][b], xq, pre), K::dot(w.p[1][b], xq, pre),
@@ -162,6 +187,7 @@ void gemv_with_min(const GemvRows& a) {
     const Rows4<W> w = rows4<W>(a, r);
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+      w.prefetch_next(b);
       const __m256i xq = load32(x[b].qs);
       const __m128i isum = hsum4(K::dot(w.p[0][b], xq), K::dot(w.p[1][b], xq),
                                  K::dot(w.p[2][b], xq), K::dot(w.p[3][b], xq));

@@ -60,7 +60,7 @@ struct Frontier {
 struct WorseFirst {  // priority_queue puts the best (highest score, then smallest text) on top
   bool operator()(const Frontier& a, const Frontier& b) const {
     if (a.score != b.score) return a.score < b.score;
-    return a.parent + a.children->at(a.k).text > b.parent + b.children->at(b.k).text;
+    return a.parent + (*a.children)[a.k].text > b.parent + (*b.children)[b.k].text;
   }
 };
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <cstdio>
+#include <filesystem>
 #include <future>
 #include <span>
 #include <system_error>
@@ -134,7 +134,10 @@ Status write_model_file(const ModelPlan& plan, const std::string& path, uint64_t
     gguf::Writer w;
     s = write_all(w, plan, path, seed, arena, progress, &opened);
   }  // the writer's file is closed here, also on errors
-  if (!s.is_ok() && opened) std::remove(path.c_str());
+  // Remove a partial file, but never a device or pipe that was written to.
+  std::error_code ec;
+  if (!s.is_ok() && opened && std::filesystem::is_regular_file(path, ec))
+    std::filesystem::remove(path, ec);
   return s;
 }
 

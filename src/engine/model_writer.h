@@ -18,7 +18,7 @@ using WriteProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
 // Writes `plan` to `path`, drawing every tensor's values from `seed` (see
 // random_weights.h). The bytes depend only on (plan, seed), not on the arena's size.
-// On an error the partial file is removed. Errors name the path.
+// On an error a partial regular file is removed. Errors name the path.
 Status write_model_file(const ModelPlan& plan, const std::string& path, uint64_t seed,
                         const cpu::ThreadArena& arena, const WriteProgressFn& progress = {});
 

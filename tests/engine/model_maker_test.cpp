@@ -332,5 +332,21 @@ TEST(MakeModel, ReportsBadInput) {
   EXPECT_FALSE(std::filesystem::exists(good.out_path));
 }
 
+// /dev/full fails every write with ENOSPC, as a full disk does. The error names the
+// path and the cause; the device itself is not removed (only partial regular files are).
+TEST(MakeModel, AFullDiskIsAnIoError) {
+  if (!std::filesystem::is_character_file("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  ModelMakerConfig c;
+  c.preset = "tiny";
+  c.type = "f16";
+  c.out_path = "/dev/full";
+  Result<MadeModel> m = make_model(c);
+  ASSERT_FALSE(m.is_ok());
+  EXPECT_EQ(m.error().code(), Code::kIo) << m.error().message();
+  EXPECT_NE(m.error().message().find("/dev/full"), std::string::npos) << m.error().message();
+  EXPECT_NE(m.error().message().find("No space left"), std::string::npos) << m.error().message();
+  EXPECT_TRUE(std::filesystem::is_character_file("/dev/full"));
+}
+
 }  // namespace
 }  // namespace tandem
