@@ -38,12 +38,14 @@
 #include "cpu/isa.h"
 #include "cpu/matmul.h"
 #include "cpu/quant_ref.h"
-#include "read_bandwidth.h"
+#include "profiler/read_bandwidth.h"
 
 namespace tandem::bench {
 namespace {
 
 using cpu::Isa;
+using profiler::sum_words_avx2;
+using profiler::sum_words_avx512;
 
 constexpr size_t kReadBytes = size_t{1} << 30;      // 1 GiB
 constexpr size_t kReadChunk = size_t{4} << 20;      // per parallel_for index

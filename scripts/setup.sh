@@ -17,6 +17,7 @@ packages=(
   nlohmann-json3-dev         # JSON / JSONL
   libpcre2-dev               # BPE pre-tokenizer regexes
   libxxhash-dev              # prefix block hashes
+  qemu-user                  # runs the tests as a CPU without AVX-512 (Haswell)
 )
 
 missing=()

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "cpu/attention.h"
 #include "cpu/matmul.h"
 #include "cpu/ops_ref.h"
 #include "cpu/quant_ref.h"
@@ -152,11 +153,16 @@ void Context::attention_layer(int32_t il, const SeqKv& seq, int32_t pos0, int64_
   const cpu::PagedKv view = kv_.layer_view(il);
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   // Token t attends to positions [0, pos0 + t] (causal).
-  arena_.parallel_for(n, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t)
-      cpu::attention_decode_ref(q_.data() + t * c.q_dim(), c.n_head, view, seq.table,
-                                pos0 + static_cast<int32_t>(t) + 1, scale, attn_.data() + t * c.q_dim());
-  });
+  cpu::AttnBatch b;
+  b.q = q_.data();
+  b.out = attn_.data();
+  b.n_tokens = n;
+  b.n_heads = c.n_head;
+  b.kv = view;
+  b.block_table = seq.table;
+  b.n_ctx0 = pos0 + 1;
+  b.scale = scale;
+  cpu::attention_decode(lane_, b);
 }
 
 }  // namespace tandem

@@ -1,0 +1,144 @@
+// attention_span_avx512: one KV head's query group over a range of cached positions,
+// 16 f32 lanes per vector. K and V rows are converted to f32 once per chunk of up to
+// 16 positions (F16C's vcvtph2ps for f16, a 16-bit shift for bf16; f32 is read in
+// place) and then used by every query head of the group. Built with AVX-512 flags only;
+// uses no inline or template code from shared headers (std::min/max are not used).
+#include <immintrin.h>
+#include <math.h>
+
+#include <cstdint>
+
+#include "cpu/attention_kernels.h"
+
+namespace tandem::cpu {
+namespace {
+
+constexpr int kChunk = 16;    // positions per step; a step never crosses a block
+constexpr int kMaxDim = 256;  // head_dim bound of the stack scratch
+
+// n elements (n % 16 == 0) of an f16 or bf16 pool from element `off`, as f32.
+void rows_to_f32(const void* pool, DType type, int64_t off, int64_t n, float* dst) {
+  const uint16_t* p = static_cast<const uint16_t*>(pool) + off;
+  if (type == DType::kF16) {
+    for (int64_t i = 0; i < n; i += 16)
+      _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i))));
+  } else {  // bf16: the high 16 bits of an f32
+    for (int64_t i = 0; i < n; i += 16) {
+      const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+      _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+    }
+  }
+}
+
+// Rows [row0, row0 + n) of a pool as f32: in place for f32, else converted into scratch.
+const float* rows_f32(const void* pool, DType type, int64_t row0, int32_t n, int32_t d,
+                      float* scratch) {
+  if (type == DType::kF32) return static_cast<const float*>(pool) + row0 * d;
+  rows_to_f32(pool, type, row0 * d, static_cast<int64_t>(n) * d, scratch);
+  return scratch;
+}
+
+float dot(const float* a, const float* b, int32_t d) {  // d % 16 == 0
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  int32_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+  }
+  if (i < d) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+// acc[0, d) = acc * corr + sum_j p[j] * v[j, 0..d); v: [n, d].
+void rescale_accumulate(float* acc, float corr, const float* p, const float* v, int32_t n,
+                        int32_t d) {
+  const __m512 c = _mm512_set1_ps(corr);
+  int32_t i = 0;
+  for (; i + 64 <= d; i += 64) {
+    __m512 a0 = _mm512_mul_ps(_mm512_loadu_ps(acc + i), c);
+    __m512 a1 = _mm512_mul_ps(_mm512_loadu_ps(acc + i + 16), c);
+    __m512 a2 = _mm512_mul_ps(_mm512_loadu_ps(acc + i + 32), c);
+    __m512 a3 = _mm512_mul_ps(_mm512_loadu_ps(acc + i + 48), c);
+    for (int32_t j = 0; j < n; ++j) {
+      const __m512 pj = _mm512_set1_ps(p[j]);
+      const float* vj = v + static_cast<int64_t>(j) * d + i;
+      a0 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj), a0);
+      a1 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 16), a1);
+      a2 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 32), a2);
+      a3 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 48), a3);
+    }
+    _mm512_storeu_ps(acc + i, a0);
+    _mm512_storeu_ps(acc + i + 16, a1);
+    _mm512_storeu_ps(acc + i + 32, a2);
+    _mm512_storeu_ps(acc + i + 48, a3);
+  }
+  for (; i < d; i += 16) {
+    __m512 a0 = _mm512_mul_ps(_mm512_loadu_ps(acc + i), c);
+    for (int32_t j = 0; j < n; ++j)
+      a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_loadu_ps(v + static_cast<int64_t>(j) * d + i), a0);
+    _mm512_storeu_ps(acc + i, a0);
+  }
+}
+
+// e^x for x <= 0 (lanes of -inf give 0): x = n ln2 + r with |r| <= ln2 / 2, e^r by its
+// degree-7 Taylor polynomial (truncation below 6e-9 relative, under f32 rounding), then
+// scaled by 2^n with vscalefps (which also flushes n < -149 to 0). Within a few f32 ulps
+// of expf.
+__m512 exp_nonpositive(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-104.f));  // e^-104 is below the f32 denormals
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);  // ln2 high part, exact n*hi
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);      // ln2 low part
+  __m512 p = _mm512_set1_ps(1.f / 5040.f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 720.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  return _mm512_scalef_ps(p, n);
+}
+
+}  // namespace
+
+void attention_span_avx512(const AttnSpan& a) {
+  const PagedKv& kv = *a.kv;
+  const int32_t d = kv.head_dim;
+  const int32_t bt = kv.block_tokens;
+  alignas(64) float kbuf[kChunk * kMaxDim];  // [n, d] converted K rows of one step
+  alignas(64) float vbuf[kChunk * kMaxDim];  // [n, d] converted V rows of one step
+  for (int32_t g = 0; g < a.group; ++g) {
+    a.m[g] = -INFINITY;
+    a.l[g] = 0.f;
+    for (int32_t i = 0; i < d; ++i) a.acc[static_cast<int64_t>(g) * d + i] = 0.f;
+  }
+  for (int32_t t = a.t_begin; t < a.t_end;) {
+    const int32_t off = t % bt;
+    int32_t n = bt - off < kChunk ? bt - off : kChunk;
+    if (a.t_end - t < n) n = a.t_end - t;
+    const int64_t row0 = (static_cast<int64_t>(a.block_table[t / bt]) * kv.n_kv_heads + a.kv_head) * bt + off;
+    const float* k = rows_f32(kv.k, kv.type, row0, n, d, kbuf);  // [n, d]
+    const float* v = rows_f32(kv.v, kv.type, row0, n, d, vbuf);  // [n, d]
+    const auto valid = static_cast<__mmask16>((1u << n) - 1);     // score lanes in use
+    for (int32_t g = 0; g < a.group; ++g) {
+      const float* qg = a.q + static_cast<int64_t>(g) * d;
+      alignas(64) float s[kChunk];  // scores, then exp(score - m_new); lanes >= n unused
+      for (int32_t j = 0; j < n; ++j) s[j] = dot(qg, k + static_cast<int64_t>(j) * d, d);
+      const __m512 sv = _mm512_mask_mul_ps(_mm512_set1_ps(-INFINITY), valid,
+                                           _mm512_load_ps(s), _mm512_set1_ps(a.scale));
+      const float s_max = _mm512_reduce_max_ps(sv);
+      const float m_new = s_max > a.m[g] ? s_max : a.m[g];
+      const float corr = expf(a.m[g] - m_new);  // 0 on the first step (m = -inf)
+      const __m512 pv = exp_nonpositive(_mm512_sub_ps(sv, _mm512_set1_ps(m_new)));  // 0 past n
+      _mm512_store_ps(s, pv);
+      a.l[g] = a.l[g] * corr + _mm512_reduce_add_ps(pv);
+      rescale_accumulate(a.acc + static_cast<int64_t>(g) * d, corr, s, v, n, d);
+      a.m[g] = m_new;
+    }
+    t += n;
+  }
+}
+
+}  // namespace tandem::cpu
