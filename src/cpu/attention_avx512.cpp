@@ -1,7 +1,8 @@
 // attention_span_avx512: one KV head's query group over a range of cached positions,
 // 16 f32 lanes per vector. K and V rows are converted to f32 once per chunk of up to
 // 16 positions (F16C's vcvtph2ps for f16, a 16-bit shift for bf16; f32 is read in
-// place) and then used by every query head of the group. Built with AVX-512 flags only;
+// place) and then used by every query head of the group; the chunk's 16 softmax weights
+// of a head are one vector (exp_nonpositive). Built with AVX-512 flags only;
 // uses no inline or template code from shared headers (std::min/max are not used).
 #include <immintrin.h>
 #include <math.h>

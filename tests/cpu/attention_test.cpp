@@ -3,10 +3,11 @@
 // 1/2/4/8, head dims 8/16/64/128, contexts 1/17/300, f32/f16/bf16 KV; the engine's
 // batch path (causal prefill, one decode token, split-K) on a thread arena.
 //
-// Tolerance. Both sides read the same stored K/V bits and compute in f32 with the same
-// expf; they differ only in the order of f32 sums (the q.k dot products, the softmax
-// denominator, the weighted V sum; the kernels also keep the denominator in f32 where the
-// reference keeps it in double, and split-K rescales partial sums once more). With V and
+// Tolerance. Both sides read the same stored K/V bits and compute in f32; they differ
+// only in the order of f32 sums (the q.k dot products, the softmax denominator, the
+// weighted V sum; the kernels keep the denominator in f32 where the reference keeps it in
+// double, and split-K rescales partial sums once more) and, on AVX-512, in an exp within
+// a few ulps of expf. With V and
 // the outputs in [-1, 1], each such reordering changes a result by a few units of f32
 // rounding (u = 2^-24 ~ 6e-8) times a modest factor; the largest difference seen over all
 // cases here is printed by the test (below 3e-7 on AVX2/AVX-512). The bound allowed is
@@ -19,6 +20,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -103,6 +105,10 @@ struct Param {
   Isa isa;
   DType type;
 };
+
+void PrintTo(const Param& p, std::ostream* os) {
+  *os << cpu::isa_name(p.isa) << " " << dtype_name(p.type);
+}
 
 std::vector<Param> all_params() {
   std::vector<Param> v;
