@@ -13,6 +13,11 @@ std::string test_data_dir() {
   return TANDEM_TEST_DATA_DEFAULT;
 }
 
+bool data_required() {
+  const char* env = std::getenv("TANDEM_REQUIRE_TEST_DATA");
+  return env != nullptr && std::string(env) == "1";
+}
+
 std::string test_data_path(const std::string& rel) { return test_data_dir() + "/" + rel; }
 
 bool file_exists(const std::string& path) {

@@ -54,6 +54,23 @@ size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& 
   return n;
 }
 
+// Renders and tokenizes the conversation; while it leaves no room to answer in the
+// context, drops the oldest turns after any system message.
+Result<std::vector<int32_t>> render_fitting(ChatFormat format, const Tokenizer& tok,
+                                            std::vector<ChatMessage>& messages, int32_t n_ctx) {
+  constexpr int32_t kAnswerRoom = 16;  // tokens left free for at least a short answer
+  while (true) {
+    const std::string text = apply_chat_template(format, messages, true);
+    TANDEM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok.encode(text, tok.add_bos_default(), /*parse_special=*/true));
+    if (static_cast<int64_t>(ids.size()) + kAnswerRoom <= n_ctx) return ids;
+    const size_t first = !messages.empty() && messages[0].role == "system" ? 1 : 0;
+    if (messages.size() - first <= 1)
+      return Error(Code::kOutOfRange) << "this message needs " << ids.size() << " tokens with the template, the context holds "
+                                      << n_ctx << " (" << kAnswerRoom << " kept for the answer); raise -c";
+    messages.erase(messages.begin() + static_cast<std::ptrdiff_t>(first));
+  }
+}
+
 }  // namespace
 
 int cmd_chat(const ChatOptions& o) {
@@ -85,9 +102,12 @@ int cmd_chat(const ChatOptions& o) {
     if (!std::getline(std::cin, line)) break;
     if (line.empty()) continue;
     messages.push_back({"user", line});
-    const std::string text = apply_chat_template(*format, messages, true);
-    auto ids = tok.encode(text, tok.add_bos_default(), /*parse_special=*/true);
-    if (!ids) return fail(ids.error());
+    auto ids = render_fitting(*format, tok, messages, ctx.n_ctx());
+    if (!ids) {  // this turn cannot fit even alone: say so and take the next one
+      std::fprintf(stderr, "tandem: error: %s\n", ids.error().message().c_str());
+      messages.pop_back();
+      continue;
+    }
     const size_t keep = common_prefix(cached, *ids);
     ctx.truncate(0, static_cast<int32_t>(keep));
     cached.resize(keep);
@@ -101,11 +121,13 @@ int cmd_chat(const ChatOptions& o) {
     go.n_predict = o.n_predict;
     go.ignore_eos = o.ignore_eos;
     std::string answer;
+    std::vector<int32_t> generated;
     RawUtf8Writer out(stdout);
     g_stop = false;
     g_generating = true;
     auto st = generate(ctx, tok, *sampler, fresh, go,
-                       [&](int32_t, std::string_view piece) {
+                       [&](int32_t token, std::string_view piece) {
+                         generated.push_back(token);
                          answer.append(piece);
                          for (const std::string& s : stops)
                            if (answer.size() >= s.size() && answer.compare(answer.size() - s.size(), s.size(), s) == 0) {
@@ -120,12 +142,16 @@ int cmd_chat(const ChatOptions& o) {
     out.finish();
     std::fputs("\n", stdout);
     std::fflush(stdout);
-    if (!st) return fail(st.error());
+    if (!st) {  // e.g. the context filled up: the conversation goes on, shortened next turn
+      std::fprintf(stderr, "tandem: error: %s\n", st.error().message().c_str());
+    }
     // The next turn renders the answer as text again: invalid bytes a model may generate
     // become U+FFFD there (the cache is re-matched token by token, so nothing is lost).
     Utf8StreamDecoder clean;
     messages.push_back({"assistant", clean.push(answer) + clean.flush()});
-    cached.assign(ids->begin(), ids->end());  // the answer's tokens are re-matched next turn
+    // What the cache holds now: the prompt, then the answer's tokens (re-matched next turn).
+    cached.assign(ids->begin(), ids->end());
+    cached.insert(cached.end(), generated.begin(), generated.end());
     cached.resize(std::min<size_t>(cached.size(), static_cast<size_t>(ctx.n_past(0))));
     sampler->reset();
   }

@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
   c_insp->add_flag("--plan", insp.plan, "print the GPU memory plan (with --gpu-mem, --gpu-layers, --ctx-size, --kv-type)");
   add_gpu_flags(c_insp, insp.gpu);
   c_insp->add_option("-c,--ctx-size", insp.ctx, "context size for --plan (0: min(model, 4096))")->check(CLI::NonNegativeNumber);
-  c_insp->add_option("--kv-type", insp.kv_type, "KV cache type for --plan")->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}));
+  c_insp->add_option("--kv-type", insp.kv_type, "KV cache type for --plan")->check(CLI::IsMember({"f32", "f16", "bf16"}));
 
   MakeModelOptions mk;
   CLI::App* c_mk = app.add_subcommand("make-model", "write a random-weight model of a real shape");

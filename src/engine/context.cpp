@@ -41,7 +41,10 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, const Conte
   kc.n_kv_heads = mc.n_head_kv;
   kc.head_dim = mc.head_dim;
   kc.block_tokens = cfg.block_tokens;
-  const int64_t blocks_per_seq = (n_ctx + cfg.block_tokens - 1) / cfg.block_tokens;
+  constexpr int32_t kMaxCtx = 1 << 24;  // 16M tokens: far past any model, far from overflow
+  if (n_ctx > kMaxCtx)
+    return Error(Code::kInvalidArgument) << "context of " << n_ctx << " tokens exceeds the limit of " << kMaxCtx;
+  const int64_t blocks_per_seq = (int64_t{n_ctx} + cfg.block_tokens - 1) / cfg.block_tokens;
   // One spare block per sequence covers copy-on-write of a shared partial block.
   const int64_t n_blocks = (blocks_per_seq + 1) * cfg.n_seq;
   if (n_blocks > INT32_MAX) return Error(Code::kInvalidArgument) << "context too large";

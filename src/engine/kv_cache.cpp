@@ -1,5 +1,7 @@
 #include "engine/kv_cache.h"
 
+#include <unistd.h>
+
 #include <cstring>
 
 #include "core/check.h"
@@ -17,13 +19,18 @@ Result<KvCache> KvCache::create(const KvCacheConfig& c) {
                                      << " is not supported (f32, f16, bf16)";
   const double bytes = 2.0 * c.n_layers * c.n_blocks * c.n_kv_heads * c.block_tokens *
                        c.head_dim * traits(c.type).block_bytes;
-  if (bytes > 1e12)
-    return Error(Code::kOutOfMemory) << "KV cache of " << bytes / 1e9 << " GB is too large";
+  const double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  if (bytes > ram)
+    return Error(Code::kOutOfMemory) << "the KV cache needs " << bytes / 1e9 << " GB (" << c.n_blocks << " blocks of "
+                                     << c.block_tokens << " tokens, " << c.n_layers << " layers, "
+                                     << dtype_name(c.type) << ") but this machine has " << ram / 1e9
+                                     << " GB: use a smaller context (-c) or KV type";
   return KvCache(c);
 }
 
 KvCache::KvCache(const KvCacheConfig& c) : cfg_(c), pool_(c.n_blocks) {
-  storage_.resize(block_bytes() * static_cast<size_t>(c.n_blocks) * 2 * static_cast<size_t>(c.n_layers));
+  storage_bytes_ = block_bytes() * static_cast<size_t>(c.n_blocks) * 2 * static_cast<size_t>(c.n_layers);
+  storage_.reset(new std::byte[storage_bytes_]);  // default-initialized: no memset
 }
 
 size_t KvCache::block_bytes() const {
@@ -32,7 +39,7 @@ size_t KvCache::block_bytes() const {
 }
 
 std::byte* KvCache::k_pool(int32_t layer) {
-  return storage_.data() + block_bytes() * static_cast<size_t>(cfg_.n_blocks) * 2 * static_cast<size_t>(layer);
+  return storage_.get() + block_bytes() * static_cast<size_t>(cfg_.n_blocks) * 2 * static_cast<size_t>(layer);
 }
 std::byte* KvCache::v_pool(int32_t layer) {
   return k_pool(layer) + block_bytes() * static_cast<size_t>(cfg_.n_blocks);
@@ -88,6 +95,7 @@ void KvCache::write(int32_t layer, const SeqKv& seq, int32_t pos, const float* k
 }
 
 void KvCache::fork(const SeqKv& src, SeqKv& dst) {
+  if (&src == &dst) return;
   clear(dst);
   for (BlockId b : src.table) pool_.retain(b);
   dst = src;

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -37,8 +38,8 @@ class KvCache {
 
   const KvCacheConfig& config() const { return cfg_; }
   const BlockPool& pool() const { return pool_; }
-  int32_t capacity_tokens() const { return cfg_.n_blocks * cfg_.block_tokens; }
-  size_t bytes() const { return storage_.size(); }
+  int64_t capacity_tokens() const { return int64_t{cfg_.n_blocks} * cfg_.block_tokens; }
+  size_t bytes() const { return storage_bytes_; }
 
   // Makes room for `n_new` more tokens of `seq` (allocating blocks, and copying a shared
   // last block before it is written). kOutOfRange when the pool cannot hold them; then
@@ -63,7 +64,10 @@ class KvCache {
 
   KvCacheConfig cfg_;
   BlockPool pool_;
-  std::vector<std::byte> storage_;  // [n_layers][K pool, V pool]
+  // [n_layers][K pool, V pool]. Not zeroed: pages are touched only as tokens are
+  // written, so a large context costs no start-up time, and unwritten rows are never read.
+  std::unique_ptr<std::byte[]> storage_;
+  size_t storage_bytes_ = 0;
 };
 
 }  // namespace tandem

@@ -170,7 +170,10 @@ TEST(MemoryPlan, TooSmallABudgetMeansCpuOnlyForAuto) {
 
 TEST(MemoryPlan, EverySyntheticModelAllocatesExactlyItsPlan) {
   const std::vector<std::string> files = synthetic_models();
-  if (files.empty()) GTEST_SKIP() << "no synthetic models in " << testing::test_data_dir();
+  if (files.empty()) {
+    if (testing::data_required()) FAIL() << "required test data is missing";
+    GTEST_SKIP() << "no synthetic models in " << testing::test_data_dir();
+  }
   for (const std::string& path : files) {
     SCOPED_TRACE(path);
     auto f = gguf::File::open(path);

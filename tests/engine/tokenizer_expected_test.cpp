@@ -104,7 +104,10 @@ class TokenizerLlama3 : public ::testing::Test {
     tok_ = nullptr;
   }
   void SetUp() override {
-    if (tok_ == nullptr) GTEST_SKIP() << "missing models/tokenizers/llama3/tokenizer.model";
+    if (tok_ == nullptr) {
+      if (testing::data_required()) FAIL() << "required test data is missing";
+      GTEST_SKIP() << "missing models/tokenizers/llama3/tokenizer.model";
+    }
   }
   static Tokenizer* tok_;
 };

@@ -68,7 +68,10 @@ void run_vector_file(const Tokenizer& tok, const std::string& name) {
 
 TEST(TokenizerVocabFiles, LlamaCppVectorsPass) {
   const std::vector<std::string> files = vocab_test_files();
-  if (files.empty()) GTEST_SKIP() << "no test vectors under " << testing::test_data_path(kVocabDir);
+  if (files.empty()) {
+    if (testing::data_required()) FAIL() << "required test data is missing";
+    GTEST_SKIP() << "no test vectors under " << testing::test_data_path(kVocabDir);
+  }
   int with_gguf = 0;
   for (const std::string& name : files) {
     const std::string gguf_path = testing::test_data_path(std::string(kVocabDir) + "/" + name);
