@@ -28,10 +28,12 @@
 namespace tandem {
 namespace {
 
-constexpr double kF32Tol = 1e-4;
-constexpr double kF16Tol = 2e-2;
-constexpr double kQuantAbsTol = 0.5;
-constexpr double kQuantRelRms = 0.1;
+// Measured (2026-11-23, AVX-512 and scalar): F32 5.7e-6; F16 3.1e-3; quantized max
+// |Δ| 0.103, rms(Δ)/std 0.015. Each bound leaves 2-10x room for summation-order noise.
+constexpr double kF32Tol = 5e-5;
+constexpr double kF16Tol = 1e-2;
+constexpr double kQuantAbsTol = 0.25;
+constexpr double kQuantRelRms = 0.05;
 
 struct Tolerance {
   double abs;          // max |Δ| of any compared logit
