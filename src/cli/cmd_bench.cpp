@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "cpu/topology.h"
 #include "engine/benchmark.h"
 #include "engine/runtime.h"
 #include "profiler/read_bandwidth.h"
@@ -65,6 +66,10 @@ int cmd_bench(const BenchOptions& o) {
     }
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
+  }
+  if (auto topo = cpu::probe_topology()) {
+    std::printf("cpu: %s; arena: %d threads, %s\n", cpu::describe(*topo).c_str(), threads,
+                ctx.arena().pin_note().c_str());
   }
   std::printf("read bandwidth: %.1f GB/s (%s, %d threads, %zu MiB buffer); weights per token %.1f MiB "
               "-> roofline %.2f tokens/s\n\n",

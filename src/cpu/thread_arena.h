@@ -1,22 +1,50 @@
 // The CPU lane's threads: one oneTBB arena of a fixed size, so kernels never
 // oversubscribe the cores. Work is split into contiguous index ranges.
+// By default the arena has one thread per physical core this process may use (from
+// the hwloc topology, not counting hyperthreads), and its worker threads are pinned
+// one per core while they work in it.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
+
+#include "cpu/topology.h"
 
 namespace tandem::cpu {
 
+struct ThreadArenaOptions {
+  int n_threads = 0;  // <= 0: the physical cores this process may run on
+  // Pin each worker to its own physical core. Applied only when n_threads <= the allowed
+  // physical cores (more threads than cores cannot each own one); see pin_note().
+  bool pin = true;
+};
+
 class ThreadArena {
  public:
-  // n_threads <= 0 picks the number of cores this process may run on.
+  // Same as ThreadArena(ThreadArenaOptions{n_threads, true}).
   explicit ThreadArena(int n_threads);
+  // Probes the topology itself; if hwloc fails, sizes from available_cores() unpinned.
+  explicit ThreadArena(const ThreadArenaOptions& opt);
+  // With a topology probed once by the caller (probing costs a few milliseconds).
+  ThreadArena(const ThreadArenaOptions& opt, const CpuTopology& topo);
   ~ThreadArena();
   ThreadArena(const ThreadArena&) = delete;
   ThreadArena& operator=(const ThreadArena&) = delete;
 
   int n_threads() const { return n_threads_; }
+
+  // Whether workers are pinned; when not (or when some pin was refused), pin_note() says why.
+  bool pinned() const;
+  std::string pin_note() const;
+  // [n_threads] when pinned, else empty: the OS cpu a worker in arena slot i is pinned
+  // to (core_first_pu[i]); -1 for slot 0, which belongs to the thread that calls
+  // parallel_for and is never pinned (it is the caller's thread), leaving it core 0.
+  const std::vector<int>& slot_cpus() const;
+  // Times the OS refused to pin a worker (sched_setaffinity failed); work ran unpinned.
+  int pin_refusals() const;
 
   // Calls fn(begin, end) over disjoint sub-ranges covering [0, n), each at least
   // `grain` long (except the last), and returns when all are done.
@@ -25,11 +53,13 @@ class ThreadArena {
 
  private:
   struct Impl;
+  void init(const ThreadArenaOptions& opt, const CpuTopology* topo, const std::string& why_no_topo);
+
   std::unique_ptr<Impl> impl_;
-  int n_threads_;
+  int n_threads_ = 1;
 };
 
-// Cores available to this process (sched_getaffinity), at least 1.
+// Logical cpus available to this process (sched_getaffinity), at least 1.
 int available_cores();
 
 }  // namespace tandem::cpu
