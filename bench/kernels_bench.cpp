@@ -9,6 +9,10 @@
 //                          included) on the lane {isa, arena(N)}; "ref" is the scalar
 //                          reference. Each iteration reads the next of several copies
 //                          of the matrix (1 GiB in all), so weights come from DRAM.
+// Gemv/<type>/<rows>x<cols>/avx512-packed/threads:N
+//                          the same with the matrix re-laid out by pack_matrix (the
+//                          engine's layout where the type has one); GB/s counts the
+//                          packed bytes (the same size as the GGUF rows).
 // GemvHot/<type>/256x4096/<isa>
 //                          the kernel alone (select_gemv, one thread) on a 256-row
 //                          matrix that stays in L2: the compute ceiling (GB per second
@@ -37,6 +41,8 @@
 #include "cpu/gemv.h"
 #include "cpu/isa.h"
 #include "cpu/matmul.h"
+#include "cpu/packed.h"
+#include "core/check.h"
 #include "cpu/quant_ref.h"
 #include "profiler/read_bandwidth.h"
 
@@ -92,12 +98,15 @@ struct MatrixSet {
   DType type{};
   int64_t rows = 0, cols = 0;
   std::vector<std::vector<uint8_t>> copies;
+  std::vector<cpu::PackedMatrix> packed;  // pack_matrix of each copy, made on first use
 };
 
 const MatrixSet& matrices(MatrixSet& cache, DType t, int64_t rows, int64_t cols) {
   if (cache.type == t && cache.rows == rows && cache.cols == cols && !cache.copies.empty()) return cache;
   cache.copies.clear();
   cache.copies.shrink_to_fit();
+  cache.packed.clear();
+  cache.packed.shrink_to_fit();
   std::vector<uint8_t> w = random_weights(t, rows, cols, 42);
   const size_t n = std::max<size_t>(1, (kRotationBytes + w.size() - 1) / w.size());
   cache.copies.assign(n, w);
@@ -108,8 +117,14 @@ const MatrixSet& matrices(MatrixSet& cache, DType t, int64_t rows, int64_t cols)
 }
 
 void gemv_benchmark(benchmark::State& st, MatrixSet* cache, const ReadBuffer* buf, bool avx512,
-                    DType t, int64_t rows, int64_t cols, Isa isa, int threads, double read_gbs) {
-  const MatrixSet& m = matrices(*cache, t, rows, cols);
+                    DType t, int64_t rows, int64_t cols, Isa isa, bool packed, int threads, double read_gbs) {
+  MatrixSet& m = const_cast<MatrixSet&>(matrices(*cache, t, rows, cols));
+  if (packed && m.packed.empty())
+    for (const auto& c : m.copies) {
+      auto p = cpu::pack_matrix(t, c.data(), rows, cols);
+      TANDEM_CHECK(p.is_ok()) << p.error().message();
+      m.packed.push_back(std::move(*p));
+    }
   const cpu::ThreadArena arena(threads);
   const cpu::CpuLane lane{isa, &arena};
   std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
@@ -118,7 +133,9 @@ void gemv_benchmark(benchmark::State& st, MatrixSet* cache, const ReadBuffer* bu
   size_t next = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : st) {
-    cpu::matmul(lane, {t, m.copies[next].data(), rows, cols, x.data(), 1, y.data()});
+    cpu::MatmulArgs a{t, m.copies[next].data(), rows, cols, x.data(), 1, y.data()};
+    if (packed) a.packed = &m.packed[next];
+    cpu::matmul(lane, a);
     benchmark::DoNotOptimize(y.data());
     next = (next + 1) % m.copies.size();
   }
@@ -219,12 +236,14 @@ int main(int argc, char** argv) {
   for (Shape s : {Shape{4096, 4096}, Shape{14336, 4096}})
     for (DType t : types)
       for (cpu::Isa isa : cpu::supported_isas())
+        for (bool packed : {false, true})
         for (int threads : kThreadCounts) {
+          if (packed && !cpu::packable(t, isa)) continue;
           const std::string name = "Gemv/" + std::string(dtype_name(t)) + "/" + std::to_string(s.rows) +
                                    "x" + std::to_string(s.cols) + "/" + isa_label(isa) +
-                                   "/threads:" + std::to_string(threads);
+                                   (packed ? "-packed" : "") + "/threads:" + std::to_string(threads);
           benchmark::RegisterBenchmark(name.c_str(), gemv_benchmark, &cache, &buf, avx512, t, s.rows,
-                                       s.cols, isa, threads, read_gbs[threads])
+                                       s.cols, isa, packed, threads, read_gbs[threads])
               ->Unit(benchmark::kMillisecond)
               ->UseRealTime()
               ->ComputeStatistics("max", max_of);

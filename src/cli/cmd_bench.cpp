@@ -1,5 +1,7 @@
 // tandem bench: llama-bench's pp/tg table, plus the generation speed as a fraction of
-// the read-bandwidth roofline (weight bytes per token over the measured read bandwidth).
+// the read-bandwidth roofline (weight bytes per token over the measured read bandwidth),
+// and prompt processing as a fraction of the measured int8 (AVX-512 VNNI) peak: the
+// layers' matrix operations per token times tokens per second.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -11,9 +13,23 @@
 #include "cpu/topology.h"
 #include "engine/benchmark.h"
 #include "engine/runtime.h"
+#include "profiler/compute_peak.h"
 #include "profiler/read_bandwidth.h"
 
 namespace tandem::cli {
+namespace {
+
+// Operations (2 per multiply-add) of the layers' matrices for one token: the prompt
+// test's work per token (its logits come from the last token only).
+double layer_matmul_ops(const Model& m) {
+  double ops = 0;
+  for (const LayerWeights& l : m.layers())
+    for (const WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+      ops += 2.0 * static_cast<double>(w->rows) * static_cast<double>(w->cols);
+  return ops;
+}
+
+}  // namespace
 
 int cmd_bench(const BenchOptions& o) {
   ModelOptions m = o.m;
@@ -33,6 +49,9 @@ int cmd_bench(const BenchOptions& o) {
   const profiler::ReadBandwidth bw = profiler::measure_read_bandwidth(threads);
   const double bytes_per_token = static_cast<double>(weight_bytes_per_token(model));
   const double roofline_ts = bw.gb_per_s * 1e9 / bytes_per_token;
+  const bool any_prompt = std::any_of(o.n_prompt.begin(), o.n_prompt.end(), [](int32_t p) { return p > 0; });
+  const profiler::ComputePeak peak = any_prompt ? profiler::measure_int8_peak(threads) : profiler::ComputePeak{};
+  const double ops_per_token = layer_matmul_ops(model);
   uint64_t n_params = 0;
   for (const auto& t : model.file().tensors()) n_params += t.n_elements;
 
@@ -62,6 +81,13 @@ int cmd_bench(const BenchOptions& o) {
         j["roofline_ts"] = roofline_ts;
         j["roofline_fraction"] = r.avg_ts / roofline_ts;
       }
+      if (r.n_prompt > 0) {
+        j["gops"] = r.avg_ts * ops_per_token / 1e9;
+        if (peak.gops > 0) {
+          j["peak_gops"] = peak.gops;
+          j["peak_fraction"] = r.avg_ts * ops_per_token / 1e9 / peak.gops;
+        }
+      }
       out.push_back(j);
     }
     std::printf("%s\n", out.dump(2).c_str());
@@ -74,6 +100,11 @@ int cmd_bench(const BenchOptions& o) {
   std::printf("read bandwidth: %.1f GB/s (%s, %d threads, %zu MiB buffer); weights per token %.1f MiB "
               "-> roofline %.2f tokens/s\n\n",
               bw.gb_per_s, bw.isa, bw.threads, bw.bytes >> 20, bytes_per_token / 1048576.0, roofline_ts);
+  if (any_prompt) {
+    std::printf("prompt: %.2f GOP of matrix work per token", ops_per_token / 1e9);
+    if (peak.gops > 0) std::printf("; %s peak %.0f GOPS (%d threads)", peak.kind, peak.gops, peak.threads);
+    std::printf("\n\n");
+  }
   std::printf("| %-32s | %10s | %8s | %7s | %8s | %20s | %9s |\n", "model", "size", "params", "threads", "test",
               "t/s", "roofline");
   std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(34, '-').c_str(), std::string(12, '-').c_str(),
@@ -84,6 +115,8 @@ int cmd_bench(const BenchOptions& o) {
     char ts[64], roof[32] = "";
     std::snprintf(ts, sizeof ts, "%.2f ± %.2f", r.avg_ts, r.stddev_ts);
     if (r.n_gen > 0) std::snprintf(roof, sizeof roof, "%.1f%%", 100 * r.avg_ts / roofline_ts);
+    if (r.n_prompt > 0 && peak.gops > 0)
+      std::snprintf(roof, sizeof roof, "%.1f%% pk", 100 * r.avg_ts * ops_per_token / 1e9 / peak.gops);
     std::printf("| %-32s | %6.1f MiB | %6.1fM | %7d | %8s | %20s | %9s |\n", name.c_str(),
                 model.weight_bytes() / 1048576.0, n_params / 1e6, threads, r.test.c_str(), ts, roof);
   }

@@ -56,7 +56,7 @@ int cmd_inspect(const InspectOptions& o) {
     std::printf("\nsupport: no: %s\n", cfg.error().message().c_str());
     return 0;
   }
-  auto m = Model::load(o.model);
+  auto m = Model::load(o.model, ModelLoadOptions{.pack_for_cpu = false});
   auto tok = load_tokenizer(*f);
   if (!m) {
     std::printf("\nsupport: no: %s\n", m.error().message().c_str());

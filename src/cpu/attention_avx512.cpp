@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "cpu/attention_kernels.h"
+#include "cpu/exp_avx512_inl.h"
 
 namespace tandem::cpu {
 namespace {
@@ -79,27 +80,6 @@ void rescale_accumulate(float* acc, float corr, const float* p, const float* v, 
       a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_loadu_ps(v + static_cast<int64_t>(j) * d + i), a0);
     _mm512_storeu_ps(acc + i, a0);
   }
-}
-
-// e^x for x <= 0 (lanes of -inf give 0): x = n ln2 + r with |r| <= ln2 / 2, e^r by its
-// degree-7 Taylor polynomial (truncation below 6e-9 relative, under f32 rounding), then
-// scaled by 2^n with vscalefps (which also flushes n < -149 to 0). Within a few f32 ulps
-// of expf.
-__m512 exp_nonpositive(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-104.f));  // e^-104 is below the f32 denormals
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);  // ln2 high part, exact n*hi
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);      // ln2 low part
-  __m512 p = _mm512_set1_ps(1.f / 5040.f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 720.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  return _mm512_scalef_ps(p, n);
 }
 
 }  // namespace

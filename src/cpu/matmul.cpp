@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "cpu/gemv.h"
+#include "cpu/packed_kernels.h"
 #include "cpu/quant_ref.h"
 
 namespace tandem::cpu {
@@ -15,10 +16,91 @@ constexpr int64_t kGroupRows = 4;           // the kernels' rows per pass
 constexpr int64_t kMinChunkBytes = 32768;   // of weights per thread chunk, at least
 constexpr int64_t kTileBytes = 64 * 1024;   // of weights all tokens pass over while cached
 
+constexpr int64_t kMinGroupChunkBytes = 65536;  // of packed weights per thread chunk
+constexpr int64_t kQuantGrain = 64;               // activation blocks per thread chunk
+constexpr int64_t kTokenBlock = 64;               // tokens per pass over a tile of groups
+constexpr int64_t kGroupTileBytes = 512 * 1024;   // packed weights per tile
+
+// All of `mats` share x, n_tokens, cols and the activation format; each has a packed
+// matrix and kernel. One conversion of x, then one parallel pass over the groups of
+// every matrix (as one index space).
+void matmul_packed(const CpuLane& lane, std::span<const MatmulArgs> mats, std::span<const PackedGemmFn> kernels) {
+  const MatmulArgs& a0 = mats[0];
+  const ThreadArena& arena = *lane.arena;
+  const size_t xrow = packed_act_row_bytes(a0.type, a0.cols);
+  std::vector<std::byte> xq(xrow * static_cast<size_t>(a0.n_tokens));
+  const bool act32 = a0.type == DType::kQ4_0 || a0.type == DType::kQ8_0;
+  if (act32) {
+    const int64_t nb = a0.cols / 32;
+    arena.parallel_for(a0.n_tokens * nb, kQuantGrain, [&](int64_t i0, int64_t i1) {
+      while (i0 < i1) {  // runs of blocks inside one token
+        const int64_t t = i0 / nb, b0 = i0 % nb, b1 = std::min(nb, b0 + (i1 - i0));
+        quantize_act32_avx512(a0.x + t * a0.cols + b0 * 32,
+                              reinterpret_cast<ActBlock32*>(xq.data() + t * xrow) + b0, b1 - b0);
+        i0 += b1 - b0;
+      }
+    });
+  } else {
+    arena.parallel_for(a0.n_tokens, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t)
+        quantize_packed_act(a0.type, a0.x + t * a0.cols, xq.data() + t * xrow, a0.cols);
+    });
+  }
+  std::vector<int64_t> first(mats.size() + 1, 0);  // first global group of each matrix
+  size_t total_bytes = 0;
+  for (size_t i = 0; i < mats.size(); ++i) {
+    first[i + 1] = first[i] + mats[i].packed->groups;
+    total_bytes += mats[i].packed->bytes();
+  }
+  const int64_t n_groups = first.back();
+  const int64_t avg_group = std::max<int64_t>(1, static_cast<int64_t>(total_bytes) / n_groups);
+  const int64_t grain = std::max<int64_t>(1, kMinGroupChunkBytes / avg_group);
+  // Many tokens: a tile of groups stays in cache while blocks of tokens (whose
+  // activations stay in L2) pass over it.
+  arena.parallel_for(n_groups, grain, [&](int64_t g0, int64_t g1) {
+    for (size_t i = 0; i < mats.size() && g0 < g1; ++i) {
+      if (g0 >= first[i + 1]) continue;
+      const int64_t end = std::min(g1, first[i + 1]);
+      const PackedMatrix& p = *mats[i].packed;
+      const int64_t tile = a0.n_tokens <= kTokenBlock
+                               ? end - g0
+                               : std::max<int64_t>(1, kGroupTileBytes / static_cast<int64_t>(p.group_bytes));
+      for (int64_t gt = g0; gt < end; gt += tile)
+        for (int64_t t0 = 0; t0 < a0.n_tokens; t0 += kTokenBlock) {
+          PackedGemm g;
+          g.w = &p;
+          g.x = xq.data() + static_cast<size_t>(t0) * xrow;
+          g.x_stride = xrow;
+          g.n_tokens = std::min(kTokenBlock, a0.n_tokens - t0);
+          g.group_begin = gt - first[i];
+          g.group_end = std::min(end, gt + tile) - first[i];
+          g.y = mats[i].y + t0 * mats[i].rows;
+          g.y_stride = mats[i].rows;
+          kernels[i](g);
+        }
+      g0 = end;
+    }
+  });
+}
+
+void check_packed(const MatmulArgs& a) {
+  const PackedMatrix& p = *a.packed;
+  TANDEM_CHECK(p.type == a.type && p.rows == a.rows && p.cols == a.cols)
+      << "matmul: packed " << dtype_name(p.type) << " " << p.rows << "x" << p.cols << " given for "
+      << dtype_name(a.type) << " " << a.rows << "x" << a.cols;
+}
+
 }  // namespace
 
 void matmul(const CpuLane& lane, const MatmulArgs& a) {
   TANDEM_CHECK(lane.arena != nullptr) << "matmul: lane without threads";
+  if (a.packed != nullptr) {
+    if (const PackedGemmFn k = select_packed_gemm(a.type, lane.isa)) {
+      check_packed(a);
+      matmul_packed(lane, {&a, 1}, {&k, 1});
+      return;
+    }
+  }
   const DType xt = vec_dot_type(a.type);
   const auto xrow = row_bytes(xt, static_cast<uint64_t>(a.cols));
   const auto wrow = row_bytes(a.type, static_cast<uint64_t>(a.cols));
@@ -58,6 +140,25 @@ void matmul(const CpuLane& lane, const MatmulArgs& a) {
       }
     }
   });
+}
+
+void matmul_shared_input(const CpuLane& lane, std::span<const MatmulArgs> mats) {
+  TANDEM_CHECK(!mats.empty()) << "matmul_shared_input of no matrices";
+  const MatmulArgs& a0 = mats[0];
+  const auto act32 = [](DType t) { return t == DType::kQ4_0 || t == DType::kQ8_0; };
+  std::vector<PackedGemmFn> kernels;
+  for (const MatmulArgs& a : mats) {
+    TANDEM_CHECK(a.x == a0.x && a.n_tokens == a0.n_tokens && a.cols == a0.cols)
+        << "matmul_shared_input: matrices with different inputs";
+    const PackedGemmFn k = a.packed != nullptr ? select_packed_gemm(a.type, lane.isa) : nullptr;
+    if (k == nullptr || act32(a.type) != act32(a0.type)) {  // no shared packed path: one at a time
+      for (const MatmulArgs& m : mats) matmul(lane, m);
+      return;
+    }
+    check_packed(a);
+    kernels.push_back(k);
+  }
+  matmul_packed(lane, mats, kernels);
 }
 
 }  // namespace tandem::cpu

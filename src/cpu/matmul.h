@@ -5,9 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "core/dtype.h"
 #include "cpu/cpu_lane.h"
+#include "cpu/packed.h"
 
 namespace tandem::cpu {
 
@@ -19,10 +21,21 @@ struct MatmulArgs {
   const float* x;      // [n_tokens, cols]
   int64_t n_tokens;
   float* y;            // [n_tokens, rows]
+  // The same matrix re-laid out by pack_matrix, or null. Used when the lane's ISA has a
+  // packed kernel for the type (packable); otherwise `w` is.
+  const PackedMatrix* packed = nullptr;
 };
 
+// With a packed matrix, the packed kernels (packed_kernels.h) run instead of the GEMV
+// row kernels, with the same results.
 // Quantized weight types give the reference's results bit for bit on every ISA;
 // F32/F16/BF16 differ from it by f32 summation order (see gemv_kernels.h).
 void matmul(const CpuLane& lane, const MatmulArgs& a);
+
+// Several matrices applied to the same activations (Q, K and V; gate and up): every
+// element of `mats` has the same x, n_tokens and cols. Where all have packed kernels
+// reading one activation format, x is converted once and one parallel pass covers all
+// their rows; otherwise they run one by one. Results as matmul()'s.
+void matmul_shared_input(const CpuLane& lane, std::span<const MatmulArgs> mats);
 
 }  // namespace tandem::cpu

@@ -6,6 +6,7 @@
 #include "core/check.h"
 #include "cpu/attention.h"
 #include "cpu/matmul.h"
+#include "cpu/ops.h"
 #include "cpu/ops_ref.h"
 #include "cpu/quant_ref.h"
 
@@ -16,9 +17,15 @@ void grow(std::vector<float>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
 }
 
+cpu::MatmulArgs linear_args(const WeightView& w, const float* x, int64_t n_tokens, float* y) {
+  cpu::MatmulArgs a{w.type, w.data, w.rows, w.cols, x, n_tokens, y};
+  a.packed = w.packed;
+  return a;
+}
+
 void linear(const cpu::CpuLane& lane, const WeightView& w, const float* x, int64_t n_tokens,
             float* y) {
-  cpu::matmul(lane, {w.type, w.data, w.rows, w.cols, x, n_tokens, y});
+  cpu::matmul(lane, linear_args(w, x, n_tokens, y));
 }
 
 void add_bias(const WeightView& b, float* y, int64_t n_tokens) {
@@ -111,9 +118,10 @@ void Context::forward(std::span<const int32_t> tokens, SeqKv& seq, int32_t pos0,
     const LayerWeights& L = model_.layers()[static_cast<size_t>(il)];
     for (int64_t t = 0; t < n; ++t)
       cpu::rms_norm_ref(x_.data() + t * d, static_cast<const float*>(L.attn_norm.data), xn_.data() + t * d, d, c.rms_eps);
-    linear(lane_, L.wq, xn_.data(), n, q_.data());
-    linear(lane_, L.wk, xn_.data(), n, k_.data());
-    linear(lane_, L.wv, xn_.data(), n, v_.data());
+    const cpu::MatmulArgs qkv[] = {linear_args(L.wq, xn_.data(), n, q_.data()),
+                                   linear_args(L.wk, xn_.data(), n, k_.data()),
+                                   linear_args(L.wv, xn_.data(), n, v_.data())};
+    cpu::matmul_shared_input(lane_, qkv);
     add_bias(L.bq, q_.data(), n);
     add_bias(L.bk, k_.data(), n);
     add_bias(L.bv, v_.data(), n);
@@ -123,9 +131,10 @@ void Context::forward(std::span<const int32_t> tokens, SeqKv& seq, int32_t pos0,
 
     for (int64_t t = 0; t < n; ++t)
       cpu::rms_norm_ref(x_.data() + t * d, static_cast<const float*>(L.ffn_norm.data), xn_.data() + t * d, d, c.rms_eps);
-    linear(lane_, L.w_gate, xn_.data(), n, gate_.data());
-    linear(lane_, L.w_up, xn_.data(), n, up_.data());
-    cpu::silu_mul_ref(gate_.data(), up_.data(), gate_.data(), n * c.n_ff);
+    const cpu::MatmulArgs gate_up[] = {linear_args(L.w_gate, xn_.data(), n, gate_.data()),
+                                       linear_args(L.w_up, xn_.data(), n, up_.data())};
+    cpu::matmul_shared_input(lane_, gate_up);
+    cpu::silu_mul(lane_, gate_.data(), up_.data(), gate_.data(), n * c.n_ff);
     linear(lane_, L.w_down, gate_.data(), n, tmp_.data());
     for (int64_t i = 0; i < n * d; ++i) x_[static_cast<size_t>(i)] += tmp_[static_cast<size_t>(i)];
   }

@@ -1,6 +1,9 @@
 #include "engine/model.h"
 
 #include <string_view>
+#include <vector>
+
+#include "cpu/isa.h"
 
 namespace tandem {
 namespace {
@@ -43,12 +46,35 @@ Result<WeightView> bind(const gguf::File& f, const std::string& name, int64_t co
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
+Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelLoadOptions& o) {
   TANDEM_ASSIGN_OR_RETURN(gguf::File f, gguf::File::open(path));
   std::unique_ptr<Model> m(new Model(std::move(f)));
   TANDEM_ASSIGN_OR_RETURN(m->config_, read_model_config(m->file_));
   TANDEM_TRY(m->bind_weights());
+  if (o.pack_for_cpu) TANDEM_TRY(m->pack_weights());
   return m;
+}
+
+Status Model::pack_weights() {
+  const Result<cpu::Isa> isa = cpu::runtime_isa();
+  if (!isa.is_ok()) return Status::ok();  // the context reports it
+  std::vector<WeightView*> matrices;
+  for (LayerWeights& l : layers_)
+    for (WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(w);
+  matrices.push_back(&output_);
+  for (WeightView* w : matrices) {
+    if (!cpu::packable(w->type, *isa)) continue;
+    TANDEM_ASSIGN_OR_RETURN(cpu::PackedMatrix p, cpu::pack_matrix(w->type, w->data, w->rows, w->cols));
+    packed_.push_back(std::make_unique<cpu::PackedMatrix>(std::move(p)));
+    w->packed = packed_.back().get();
+    packed_bytes_ += w->packed->bytes();
+    // A tied output matrix is also the embedding table, read row by row from the file.
+    if (!(w == &output_ && tied_)) {
+      const auto n = row_bytes(w->type, static_cast<uint64_t>(w->cols));
+      file_.release_pages({static_cast<const std::byte*>(w->data), static_cast<size_t>(*n * static_cast<uint64_t>(w->rows))});
+    }
+  }
+  return Status::ok();
 }
 
 Status Model::bind_weights() {

@@ -8,6 +8,7 @@
 
 #include "core/dtype.h"
 #include "core/status.h"
+#include "cpu/packed.h"
 #include "engine/model_config.h"
 #include "storage/gguf.h"
 
@@ -21,6 +22,9 @@ struct WeightView {
   int64_t cols = 0;
   int64_t rows = 0;  // 1 for vectors
   std::string name;
+  // The same matrix re-laid out for this CPU's kernels (cpu/packed.h), owned by the
+  // Model, or null. `data` stays valid either way.
+  const cpu::PackedMatrix* packed = nullptr;
   bool present() const { return data != nullptr; }
 };
 
@@ -34,10 +38,17 @@ struct LayerWeights {
   WeightView w_down;                     // [n_embd, n_ff]
 };
 
+struct ModelLoadOptions {
+  // Re-lay out the matrices the CPU kernels have a packed layout for (cpu::packable on
+  // cpu::runtime_isa()) and release the mapped pages of those copied. Costs a pass over
+  // the weights at load; off for callers that only read metadata.
+  bool pack_for_cpu = true;
+};
+
 class Model {
  public:
   // Opens, parses and validates a model: every tensor's presence, shape and type.
-  static Result<std::unique_ptr<Model>> load(const std::string& path);
+  static Result<std::unique_ptr<Model>> load(const std::string& path, const ModelLoadOptions& o = {});
 
   const ModelConfig& config() const { return config_; }
   const gguf::File& file() const { return file_; }
@@ -48,10 +59,13 @@ class Model {
   const WeightView& rope_freqs() const { return rope_freqs_; }  // [n_rot/2] f32 or absent
   const std::vector<LayerWeights>& layers() const { return layers_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
+  // Bytes of the packed copies (0 when nothing was packed).
+  uint64_t packed_bytes() const { return packed_bytes_; }
 
  private:
   explicit Model(gguf::File f) : file_(std::move(f)) {}
   Status bind_weights();
+  Status pack_weights();
 
   gguf::File file_;
   ModelConfig config_;
@@ -59,6 +73,8 @@ class Model {
   bool tied_ = false;
   std::vector<LayerWeights> layers_;
   uint64_t weight_bytes_ = 0;
+  std::vector<std::unique_ptr<cpu::PackedMatrix>> packed_;  // what WeightView::packed points at
+  uint64_t packed_bytes_ = 0;
 };
 
 }  // namespace tandem

@@ -134,6 +134,11 @@ class File {
   // The tensor's bytes inside the mapping (valid while this File lives). `t` must be
   // one of tensors() or a copy of one (its range is checked: a foreign one aborts).
   std::span<const std::byte> tensor_data(const TensorInfo& t) const;
+  // Tells the OS the whole pages inside `bytes` (a range of this file's mapping) are not
+  // needed now: a file-backed mapping drops them and reads them again from the file if
+  // touched later, so the data stays valid. For weights copied elsewhere at load. No-op
+  // for parsed (unmapped) bytes.
+  void release_pages(std::span<const std::byte> bytes) const;
 
  private:
   File();  // out of line: Mapping is complete only in gguf_file.cpp

@@ -63,6 +63,18 @@ Result<File> File::open(const std::string& path) {
   return f;
 }
 
+void File::release_pages(std::span<const std::byte> bytes) const {
+  if (!map_ || map_->addr == nullptr || bytes.empty()) return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(bytes.data()) + page - 1) / page * page;
+  const auto end = reinterpret_cast<uintptr_t>(bytes.data() + bytes.size()) / page * page;
+  const auto map_begin = reinterpret_cast<uintptr_t>(map_->addr);
+  TANDEM_CHECK(reinterpret_cast<uintptr_t>(bytes.data()) >= map_begin &&
+               reinterpret_cast<uintptr_t>(bytes.data() + bytes.size()) <= map_begin + map_->size)
+      << path_ << ": release_pages of a range outside the mapping";
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 File::File() = default;
 File::File(File&&) noexcept = default;
 File& File::operator=(File&&) noexcept = default;

@@ -138,6 +138,7 @@ TEST(Cli, BadInputFailsCleanly) {
   const std::string junk = temp_path("junk.gguf");
   std::ofstream(junk, std::ios::binary) << "GGUF\x03\x00\x00\x00garbage";
   expect_clean_failure(run("run -m " + shq(junk) + " -p hi"), junk);
+  std::remove(junk.c_str());
   expect_clean_failure(run("run -m x --no-such-flag"), "no-such-flag");
   expect_clean_failure(run("frobnicate"), "frobnicate");
   if (!tandem::testing::file_exists(stories())) return;

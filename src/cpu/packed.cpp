@@ -1,0 +1,163 @@
+// pack_matrix and the activation formats of the packed kernels (plain C++: this file
+// runs on any x86-64; the kernels are in packed_*_avx512.cpp).
+#include "cpu/packed.h"
+
+#include <tbb/parallel_for.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "core/check.h"
+#include "core/fp16.h"
+#include "core/quant_blocks.h"
+#include "cpu/packed_kernels.h"
+#include "cpu/quant_ref.h"
+
+namespace tandem::cpu {
+namespace {
+
+// One block column of a group: the f16 field at `field` of each of the 16 source
+// blocks (zero for missing rows), then the 4-byte chunks of qs (chunk j, lane r = row
+// r's qs[4j .. 4j+3] ^ flip).
+template <typename B>
+void pack_legacy_group(const void* const rows[kPackRows], int64_t cols, std::byte* dst, uint8_t flip) {
+  constexpr int kQs = sizeof(B::qs);
+  const int64_t nb = cols / 32;
+  for (int64_t b = 0; b < nb; ++b) {
+    auto* d = reinterpret_cast<uint16_t*>(dst);
+    auto* q = reinterpret_cast<uint8_t*>(dst + 2 * kPackRows);
+    for (int r = 0; r < kPackRows; ++r) {
+      if (rows[r] == nullptr) {
+        d[r] = 0;
+        for (int j = 0; j < kQs / 4; ++j) std::memset(q + 64 * j + 4 * r, flip, 4);
+        continue;
+      }
+      const B& blk = static_cast<const B*>(rows[r])[b];
+      d[r] = blk.d;
+      for (int j = 0; j < kQs / 4; ++j)
+        for (int i = 0; i < 4; ++i)
+          q[64 * j + 4 * r + i] = static_cast<uint8_t>(static_cast<uint8_t>(blk.qs[4 * j + i]) ^ flip);
+    }
+    dst += 2 * kPackRows + kPackRows * kQs;
+  }
+}
+
+}  // namespace
+
+void PackedFree::operator()(std::byte* p) const { std::free(p); }
+
+bool packable(DType t, Isa isa, const CpuFeatures& f) {
+  if (isa != Isa::kAvx512 || !f.avx512_vnni) return false;
+  switch (t) {
+    case DType::kQ4_0:
+    case DType::kQ8_0:
+    case DType::kQ4_K:
+    case DType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool packable(DType t, Isa isa) { return packable(t, isa, cpu_features()); }
+
+PackedGemmFn select_packed_gemm(DType t, Isa isa) {
+  if (!packable(t, isa)) return nullptr;
+  switch (t) {
+    case DType::kQ4_0: return gemm_q4_0x16_avx512vnni;
+    case DType::kQ8_0: return gemm_q8_0x16_avx512vnni;
+    case DType::kQ4_K: return gemm_q4_kx16_avx512vnni;
+    case DType::kQ6_K: return gemm_q6_kx16_avx512vnni;
+    default: return nullptr;
+  }
+}
+
+size_t packed_group_bytes(DType t, int64_t cols) {
+  switch (t) {
+    case DType::kQ4_0: return static_cast<size_t>(cols / 32) * kPackRows * sizeof(BlockQ4_0);
+    case DType::kQ8_0: return static_cast<size_t>(cols / 32) * kPackRows * sizeof(BlockQ8_0);
+    case DType::kQ4_K: return static_cast<size_t>(cols / kQK_K) * PackedQ4K::kBytes;
+    case DType::kQ6_K: return static_cast<size_t>(cols / kQK_K) * PackedQ6K::kBytes;
+    default: break;
+  }
+  TANDEM_CHECK(false) << "packed_group_bytes: no packed layout for " << dtype_name(t);
+  __builtin_unreachable();
+}
+
+// Q8_0 weights are stored + 128 (unsigned) so vpdpbusd can take them as its u8 operand.
+void pack_group_q4_0(const void* const rows[kPackRows], int64_t cols, std::byte* dst) {
+  pack_legacy_group<BlockQ4_0>(rows, cols, dst, 0x00);
+}
+void pack_group_q8_0(const void* const rows[kPackRows], int64_t cols, std::byte* dst) {
+  pack_legacy_group<BlockQ8_0>(rows, cols, dst, 0x80);
+}
+
+Result<PackedMatrix> pack_matrix(DType t, const void* w, int64_t rows, int64_t cols) {
+  TANDEM_CHECK(rows > 0 && cols > 0 && cols % traits(t).block_elems == 0)
+      << "pack_matrix: " << rows << "x" << cols << " of " << dtype_name(t);
+  void (*pack_group)(const void* const*, int64_t, std::byte*) = nullptr;
+  switch (t) {
+    case DType::kQ4_0: pack_group = pack_group_q4_0; break;
+    case DType::kQ8_0: pack_group = pack_group_q8_0; break;
+    case DType::kQ4_K: pack_group = pack_group_q4_k; break;
+    case DType::kQ6_K: pack_group = pack_group_q6_k; break;
+    default: TANDEM_CHECK(false) << "pack_matrix: no packed layout for " << dtype_name(t);
+  }
+  PackedMatrix m;
+  m.type = t;
+  m.rows = rows;
+  m.cols = cols;
+  m.groups = (rows + kPackRows - 1) / kPackRows;
+  m.group_bytes = packed_group_bytes(t, cols);
+  const size_t total = m.bytes();
+  // aligned_alloc wants a multiple of the alignment.
+  void* p = std::aligned_alloc(64, (total + 63) / 64 * 64);
+  if (p == nullptr)
+    return Error(Code::kOutOfMemory) << "packing a " << rows << "x" << cols << " " << dtype_name(t)
+                                     << " matrix: " << total << " bytes";
+  m.data.reset(static_cast<std::byte*>(p));
+  const size_t row_stride = quantized_row_bytes(t, cols);
+  const auto* base = static_cast<const std::byte*>(w);
+  tbb::parallel_for(int64_t{0}, m.groups, [&](int64_t g) {
+    const void* src[kPackRows];
+    for (int r = 0; r < kPackRows; ++r) {
+      const int64_t row = g * kPackRows + r;
+      src[r] = row < rows ? base + static_cast<size_t>(row) * row_stride : nullptr;
+    }
+    pack_group(src, cols, m.data.get() + static_cast<size_t>(g) * m.group_bytes);
+  });
+  return m;
+}
+
+size_t packed_act_row_bytes(DType t, int64_t cols) {
+  switch (t) {
+    case DType::kQ4_0:
+    case DType::kQ8_0:
+      return static_cast<size_t>(cols / 32) * sizeof(ActBlock32);
+    default:
+      return quantized_row_bytes(DType::kQ8_K, cols);
+  }
+}
+
+void quantize_packed_act(DType t, const float* x, void* dst, int64_t cols) {
+  if (t != DType::kQ4_0 && t != DType::kQ8_0) {
+    quantize_row_ref(DType::kQ8_K, x, dst, cols);
+    return;
+  }
+  auto* out = static_cast<ActBlock32*>(dst);
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    BlockQ8_0 q;
+    quantize_row_ref(DType::kQ8_0, x + 32 * b, &q, 32);
+    ActBlock32& a = out[b];
+    a.d = fp16_to_f32(q.d);
+    a.sum = 0;
+    for (int i = 0; i < 32; ++i) {
+      a.qs[i] = q.qs[i];
+      a.sum += q.qs[i];
+    }
+  }
+}
+
+}  // namespace tandem::cpu

@@ -1,0 +1,57 @@
+// Weight matrices re-laid out once, at load, for the AVX-512 VNNI kernels.
+//
+// GGUF stores each row's blocks contiguously, so a kernel that computes 16 rows at once
+// reads 16 short streams, gathers 16 scalar f16 scales per block and needs a horizontal
+// sum per row. The packed layout interleaves groups of kPackRows = 16 rows block column
+// by block column, arranged so that int32/f32 lane r of a zmm is row r of the group:
+//
+//   group g = rows 16g .. 16g+15 (missing rows of the last group are all-zero blocks),
+//   one contiguous run of group_bytes; inside it, block column b after block column
+//   b-1. The layout of one block column is per type (packed_kernels.h), e.g. Q4_0:
+//   [16 f16 scales][4 x 64 bytes: chunk j holds, in lane r, row r's qs[4j .. 4j+3]].
+//
+// Packing only moves bytes (and, for some types, adds a constant or splits bit
+// fields), so the packed kernels compute the same integer block sums and the same f32
+// operations as the reference, block by block in block order: results are bit-identical
+// to vec_dot_ref.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "core/dtype.h"
+#include "core/status.h"
+#include "cpu/isa.h"
+
+namespace tandem::cpu {
+
+constexpr int kPackRows = 16;
+
+struct PackedFree {
+  void operator()(std::byte* p) const;
+};
+
+struct PackedMatrix {
+  DType type = DType::kF32;  // the source type
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t groups = 0;        // ceil(rows / kPackRows)
+  size_t group_bytes = 0;    // bytes of one group of 16 rows, all columns
+  std::unique_ptr<std::byte[], PackedFree> data;  // groups * group_bytes, 64-byte aligned
+
+  const std::byte* group(int64_t g) const { return data.get() + static_cast<size_t>(g) * group_bytes; }
+  size_t bytes() const { return static_cast<size_t>(groups) * group_bytes; }
+};
+
+// Whether a packed layout and kernel exist for weights of type t on `isa` with the
+// features f (AVX-512 with VNNI; Q4_0, Q8_0, Q4_K, Q6_K).
+bool packable(DType t, Isa isa, const CpuFeatures& f);
+bool packable(DType t, Isa isa);  // this CPU's features
+
+// Re-lays out W ([rows, cols] of type t, row-major, rows of row_bytes(t, cols)).
+// Requires packable(t, ...) for some ISA and cols a multiple of t's block size (caller
+// bugs: TANDEM_CHECK). kOutOfMemory if the memory cannot be allocated.
+Result<PackedMatrix> pack_matrix(DType t, const void* w, int64_t rows, int64_t cols);
+
+}  // namespace tandem::cpu

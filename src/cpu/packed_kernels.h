@@ -1,0 +1,100 @@
+// The packed-weight kernels behind matmul() (cpu/matmul.h) and their block layouts.
+// Each kernel lives in a file built with its ISA's flags only; this header holds only
+// declarations and plain structs (see gemv_kernels.h for why).
+//
+// A kernel computes, for tokens t < n_tokens and the rows of groups
+// [group_begin, group_end):  y[t * y_stride + r] = vec_dot_ref(type, cols, W row r, x_t)
+// bit for bit, where x_t is token t's activation converted by quantize_activation_ref.
+// The kernels read the activations in their own formats (below), made from exactly
+// those values.
+//
+// Layouts of one block column of a 16-row group (lane r = row 16g + r):
+//   Q4_0 (288 bytes):  d[16] f16, then 4 chunks of 64 bytes; chunk j, bytes 4r..4r+3 =
+//                      row r's qs[4j .. 4j+3] (low nibbles: elements 4j.., high: 16+4j..).
+//   Q8_0 (544 bytes):  d[16] f16, then 8 chunks of 64 bytes; chunk j, bytes 4r..4r+3 =
+//                      row r's qs[4j .. 4j+3] + 128 (as unsigned bytes).
+//   Q4_K (2368 bytes, one 256-column super-block; packed_kquant.cpp):
+//                      d[16] f16, dmin[16] f16, scales[8][16] u8 (sub-block j, lane r =
+//                      row r's 6-bit scale j), mins[8][16] u8 (same, the 6-bit mins),
+//                      then 32 chunks of 64 bytes: chunk j, bytes 4r..4r+3 = row r's
+//                      qs[4j .. 4j+3], as GGUF stores them: chunk 8c+i (c = 0..3,
+//                      i = 0..7) holds elements 64c + 4i + (0..3) of sub-block 2c in its
+//                      low nibbles and 64c + 32 + 4i + (0..3) of sub-block 2c+1 in its
+//                      high nibbles.
+//   Q6_K (3392 bytes): d[16] f16, 32 zero bytes (so the chunks are 64-byte aligned),
+//                      scales[16][16] i8 (sub-block s, lane r = row r's scales[s]), then
+//                      16 quads of 3 x 64 bytes; quad 8h+i (h = 0..1, i = 0..7), lane r:
+//                      [ql[64h+4i ..+3]] [ql[64h+32+4i ..+3]] [qh[32h+4i ..+3]] of row r,
+//                      as GGUF stores them (quant_k_ref.cpp), so quad 8h+i holds elements
+//                      128h + 4i + 32k + (0..3) for k = 0..3: k = 0, 1 the two ql
+//                      chunks' low nibbles with qh bits 0-1 and 2-3 above them, k = 2, 3
+//                      their high nibbles with qh bits 4-5 and 6-7.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cpu/packed.h"
+
+namespace tandem::cpu {
+
+// One 32-element activation block for the Q4_0 / Q8_0 packed kernels: the Q8_0 block
+// quantize_row_ref makes (d rounded to f16, then widened), with its sum precomputed.
+struct ActBlock32 {
+  float d;        // fp16_to_f32 of the Q8_0 block's d
+  int32_t sum;    // sum of qs
+  int8_t qs[32];
+};
+static_assert(sizeof(ActBlock32) == 40);
+
+struct PackedGemm {
+  const PackedMatrix* w;
+  const void* x;          // n_tokens rows of activations, x_stride bytes apart: ActBlock32
+                          // for Q4_0/Q8_0, BlockQ8_K for Q4_K/Q6_K
+  size_t x_stride;
+  int64_t n_tokens;
+  int64_t group_begin;    // groups to compute: [group_begin, group_end)
+  int64_t group_end;
+  float* y;               // [n_tokens, y_stride]; only rows < w->rows are written
+  int64_t y_stride;
+};
+
+using PackedGemmFn = void (*)(const PackedGemm& a);
+
+// The packed kernel for weights of type t on `isa` (this CPU's features), or null
+// where packable(t, isa) is false.
+PackedGemmFn select_packed_gemm(DType t, Isa isa);
+
+// The activation format a packed kernel for weight type t reads: kF32 stands for
+// ActBlock32 rows (Q4_0, Q8_0), kQ8_K for BlockQ8_K rows (Q4_K, Q6_K).
+size_t packed_act_row_bytes(DType t, int64_t cols);
+// x: cols floats -> dst: packed_act_row_bytes(t, cols) bytes (reference rounding).
+void quantize_packed_act(DType t, const float* x, void* dst, int64_t cols);
+
+// ---- AVX-512 F/BW/VL/DQ + VNNI ------------------------------------------------------
+// quantize_packed_act for Q4_0/Q8_0 (nb blocks of 32), the same bytes.
+void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb);  // packed_legacy_avx512.cpp
+void gemm_q4_0x16_avx512vnni(const PackedGemm& a);  // packed_legacy_avx512.cpp
+void gemm_q8_0x16_avx512vnni(const PackedGemm& a);
+void gemm_q4_kx16_avx512vnni(const PackedGemm& a);  // packed_kquant_avx512.cpp
+void gemm_q6_kx16_avx512vnni(const PackedGemm& a);
+
+// Byte offsets inside one packed Q4_K / Q6_K block column (layouts above).
+struct PackedQ4K {
+  static constexpr size_t kD = 0, kDmin = 32, kScales = 64, kMins = 192, kQs = 320;
+  static constexpr size_t kBytes = kQs + 32 * 64;  // 2368
+};
+struct PackedQ6K {
+  static constexpr size_t kD = 0, kScales = 64, kQuads = 320;
+  static constexpr size_t kBytes = kQuads + 16 * 3 * 64;  // 3392
+};
+
+// Packing of one group (16 source rows, the missing ones null) into dst (group_bytes).
+void pack_group_q4_0(const void* const rows[16], int64_t cols, std::byte* dst);
+void pack_group_q8_0(const void* const rows[16], int64_t cols, std::byte* dst);
+void pack_group_q4_k(const void* const rows[16], int64_t cols, std::byte* dst);
+void pack_group_q6_k(const void* const rows[16], int64_t cols, std::byte* dst);
+// Bytes of one packed group of 16 rows of `cols` columns of type t.
+size_t packed_group_bytes(DType t, int64_t cols);
+
+}  // namespace tandem::cpu

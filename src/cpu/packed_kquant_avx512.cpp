@@ -1,0 +1,235 @@
+// AVX-512 VNNI kernels for packed Q4_K and Q6_K weights (layouts: packed_kernels.h,
+// packing: packed_kquant.cpp). Built with the AVX-512 F/BW/VL/DQ/VNNI flags and
+// -ffp-contract=off only.
+//
+// Lane r of every vector is row r of the 16-row group. Per super-block column and
+// token, each sub-block's integer dot product runs in its own int32 accumulator:
+// vpdpbusd over 4-byte weight chunks (unsigned: Q4_K nibbles 0..15, Q6_K 6-bit values
+// 0..63 put together from a nibble and two qh bits), each with that chunk's 4 activation
+// bytes broadcast. Q6_K's -32 offset comes out through the accumulator's starting value,
+// -32 * bsums[s]. The sub-block sums are multiplied by the lane's scale (vpmulld) and
+// summed; Q4_K's min term, sum_j min_j * (bsums[2j] + bsums[2j+1]), is vpdpwssd of each
+// min (repeated in both int16 halves of its lane) with the bsums pair. These integer
+// sums equal the reference's exactly. The f32 term is then the reference's operations
+// in its order, without FMA, added to the running sum in block order:
+//   Q4_K: sum += (d_w * d_x) * isum - (dmin_w * d_x) * summ
+//   Q6_K: sum += (d_w * d_x) * isum
+// so results are bit-identical to vec_dot_ref. Weights are unpacked one sub-block at a
+// time and used by up to kMaxTokens tokens (prefill); one token runs two independent
+// vpdpbusd chains per Q4_K sub-block.
+//
+// Everything here has internal linkage except the two entry points.
+#include <immintrin.h>
+
+#include <cstring>
+#include <utility>
+
+#include "core/quant_blocks.h"
+#include "cpu/packed_kernels.h"
+
+namespace tandem::cpu {
+namespace {
+
+constexpr int kMaxTokens = 8;
+using L4 = PackedQ4K;
+using L6 = PackedQ6K;
+
+[[gnu::always_inline]] inline __m512i bcast4(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return _mm512_set1_epi32(v);
+}
+
+[[gnu::always_inline]] inline __m512i load512(const std::byte* p) {
+  return _mm512_loadu_si512(reinterpret_cast<const void*>(p));
+}
+
+// 16 bytes at p (lane r = byte r) widened to int32 lanes.
+[[gnu::always_inline]] inline __m512i lanes_u8(const std::byte* p) {
+  return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+[[gnu::always_inline]] inline __m512i lanes_i8(const std::byte* p) {
+  return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+// 16 f16 at p (lane r = value r) as f32.
+[[gnu::always_inline]] inline __m512 lanes_f16(const std::byte* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// Calls body.template operator()<I>() for I = 0 .. N-1, each with I a constant.
+template <int N, typename Body>
+[[gnu::always_inline]] inline void for_each_constant(Body&& body) {
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    (body.template operator()<I>(), ...);
+  }(std::make_integer_sequence<int, N>{});
+}
+
+template <int T>
+[[gnu::always_inline]] inline void store_rows(const __m512 (&acc)[T], float* const* y, int valid_rows) {
+  const __mmask16 m = static_cast<__mmask16>((1u << valid_rows) - 1);
+  #pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y[t], m, acc[t]);
+}
+
+// ---- Q4_K ---------------------------------------------------------------------------
+
+template <int T>
+[[gnu::always_inline]] inline void q4_k_tokens(const std::byte* gw, int64_t nb,
+                                               const BlockQ8_K* const* x, float* const* y,
+                                               int valid_rows) {
+  constexpr int kChains = T == 1 ? 2 : 1;
+  __m512 acc[T];
+  #pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  for (int64_t b = 0; b < nb; ++b) {
+    const std::byte* p = gw + static_cast<size_t>(b) * L4::kBytes;
+    __m512i isum[T];
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    // Sub-block j (elements 32j ..): the low (even j) or high (odd j) nibbles of
+    // chunks 8(j/2) .. 8(j/2)+7.
+    for_each_constant<8>([&]<int J>() {
+      __m512i s[T][kChains];
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t)
+        for (int c = 0; c < kChains; ++c) s[t][c] = _mm512_setzero_si512();
+      #pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) {
+        const __m512i raw = load512(p + L4::kQs + 64 * (8 * (J / 2) + i));
+        const __m512i w = J % 2 == 0 ? _mm512_and_si512(raw, low4)
+                                     : _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+          __m512i& acc_i = s[t][i % kChains];
+          acc_i = _mm512_dpbusd_epi32(acc_i, w, bcast4(x[t][b].qs + 32 * J + 4 * i));
+        }
+      }
+      const __m512i scale = lanes_u8(p + L4::kScales + kPackRows * J);
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        __m512i sub = s[t][0];
+        if constexpr (kChains == 2) sub = _mm512_add_epi32(sub, s[t][1]);
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(sub, scale));
+      }
+    });
+    // Each min in both int16 halves of its lane: vpdpwssd with the dword
+    // (bsums[2j], bsums[2j+1]) gives min_j * (bsums[2j] + bsums[2j+1]).
+    __m512i mins[8];
+    #pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      const __m512i m = lanes_u8(p + L4::kMins + kPackRows * j);
+      mins[j] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
+    }
+    const __m512 dw = lanes_f16(p + L4::kD);
+    const __m512 dminw = lanes_f16(p + L4::kDmin);
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const BlockQ8_K& xb = x[t][b];
+      __m512i summ = _mm512_setzero_si512();
+      #pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) summ = _mm512_dpwssd_epi32(summ, mins[j], bcast4(xb.bsums + 2 * j));
+      const __m512 xd = _mm512_set1_ps(xb.d);
+      const __m512 d = _mm512_mul_ps(dw, xd);
+      const __m512 dmin = _mm512_mul_ps(dminw, xd);
+      const __m512 term = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])),
+                                        _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(summ)));
+      acc[t] = _mm512_add_ps(acc[t], term);
+    }
+  }
+  store_rows<T>(acc, y, valid_rows);
+}
+
+// ---- Q6_K ---------------------------------------------------------------------------
+
+// Element k-group K (0..3) of a quad as unsigned 6-bit bytes: low nibbles of the first
+// (K = 0) or second (K = 1) ql chunk, high nibbles (K = 2, 3), with qh bits 2K, 2K+1
+// as bits 4-5. The 16-bit shifts move only whole nibbles or bit pairs within a byte
+// where it matters: bits 4-5 of each result byte come from that byte's own qh bits.
+template <int K>
+[[gnu::always_inline]] inline __m512i q6_k_values(const std::byte* quad, __m512i low4, __m512i bits45) {
+  const __m512i ql = load512(quad + 64 * (K % 2));
+  const __m512i qh = load512(quad + 128);
+  const __m512i nib = K < 2 ? _mm512_and_si512(ql, low4) : _mm512_and_si512(_mm512_srli_epi16(ql, 4), low4);
+  __m512i high;  // qh bits 2K, 2K+1 at bits 4-5
+  if constexpr (K == 0) high = _mm512_slli_epi16(qh, 4);
+  if constexpr (K == 1) high = _mm512_slli_epi16(qh, 2);
+  if constexpr (K == 2) high = qh;
+  if constexpr (K == 3) high = _mm512_srli_epi16(qh, 2);
+  return _mm512_ternarylogic_epi32(nib, high, bits45, 0xd8);  // bits45 ? high : nib
+}
+
+template <int T>
+[[gnu::always_inline]] inline void q6_k_tokens(const std::byte* gw, int64_t nb,
+                                               const BlockQ8_K* const* x, float* const* y,
+                                               int valid_rows) {
+  __m512 acc[T];
+  #pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i bits45 = _mm512_set1_epi8(0x30);
+  for (int64_t b = 0; b < nb; ++b) {
+    const std::byte* p = gw + static_cast<size_t>(b) * L6::kBytes;
+    __m512i isum[T];
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    // Sub-block S = 8h + 2K + u (elements 16S ..): k-group K of quads 8h + 4u .. +3.
+    for_each_constant<16>([&]<int S>() {
+      constexpr int kH = S / 8, kK = S % 8 / 2, kU = S % 2;
+      __m512i s[T];
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) s[t] = _mm512_set1_epi32(-32 * x[t][b].bsums[S]);
+      #pragma GCC unroll 4
+      for (int m = 0; m < 4; ++m) {
+        const std::byte* quad = p + L6::kQuads + 3 * 64 * (8 * kH + 4 * kU + m);
+        const __m512i w = q6_k_values<kK>(quad, low4, bits45);
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) s[t] = _mm512_dpbusd_epi32(s[t], w, bcast4(x[t][b].qs + 16 * S + 4 * m));
+      }
+      const __m512i scale = lanes_i8(p + L6::kScales + kPackRows * S);
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], scale));
+    });
+    const __m512 dw = lanes_f16(p + L6::kD);
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(x[t][b].d));
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])));
+    }
+  }
+  store_rows<T>(acc, y, valid_rows);
+}
+
+// ---- driver -------------------------------------------------------------------------
+
+template <bool kQ4>
+void gemm_kquant(const PackedGemm& a) {
+  const int64_t nb = a.w->cols / kQK_K;
+  const BlockQ8_K* x[kMaxTokens];
+  float* y[kMaxTokens];
+  for (int64_t g = a.group_begin; g < a.group_end; ++g) {
+    const std::byte* gw = a.w->group(g);
+    const int64_t row0 = g * kPackRows;
+    const int valid = static_cast<int>(a.w->rows - row0 < kPackRows ? a.w->rows - row0 : kPackRows);
+    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kMaxTokens) {
+      const int n = static_cast<int>(a.n_tokens - t0 < kMaxTokens ? a.n_tokens - t0 : kMaxTokens);
+      for (int t = 0; t < n; ++t) {
+        x[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_stride);
+        y[t] = a.y + (t0 + t) * a.y_stride + row0;
+      }
+      for_each_constant<kMaxTokens>([&]<int I>() {
+        constexpr int kT = I + 1;
+        if (n != kT) return;
+        if constexpr (kQ4) q4_k_tokens<kT>(gw, nb, x, y, valid);
+        else q6_k_tokens<kT>(gw, nb, x, y, valid);
+      });
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_q4_kx16_avx512vnni(const PackedGemm& a) { gemm_kquant<true>(a); }
+void gemm_q6_kx16_avx512vnni(const PackedGemm& a) { gemm_kquant<false>(a); }
+
+}  // namespace tandem::cpu

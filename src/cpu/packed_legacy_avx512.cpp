@@ -1,0 +1,156 @@
+// AVX-512 VNNI kernels for packed Q4_0 and Q8_0 weights (layouts: packed_kernels.h).
+// Built with the AVX-512 F/BW/VL/DQ/VNNI flags and -ffp-contract=off only.
+//
+// Lane r of every vector is row r of the 16-row group, so a block column costs, per
+// token: vpdpbusd over 4-byte chunks (Q4_0: 8, two per 64-byte load after splitting
+// nibbles; Q8_0: 8), each with that chunk's 4 activation bytes broadcast; then the
+// block's term in f32. The unsigned weights' offset (Q4_0: 8, Q8_0: the stored + 128)
+// comes out through the lane's starting value, -offset * sum(x block), so the int32 sum
+// is the reference's exactly. The f32 term is (d_w * d_x) * isum added to the running
+// sum in block order without FMA: the reference's operations, so results are
+// bit-identical to vec_dot_ref. Up to kMaxTokens tokens share each unpacked weight
+// chunk (prefill); one token runs two independent vpdpbusd chains per block.
+//
+// Everything here has internal linkage except the two entry points.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "cpu/packed_kernels.h"
+
+namespace tandem::cpu {
+namespace {
+
+constexpr int kMaxTokens = 8;
+
+[[gnu::always_inline]] inline __m512i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return _mm512_set1_epi32(v);
+}
+
+// kQ4: Q4_0 (4 chunks of nibble pairs, offset 8); else Q8_0 (8 chunks, offset 128).
+template <bool kQ4, int T>
+[[gnu::always_inline]] inline void group_tokens(const std::byte* gw, int64_t nb,
+                                                const ActBlock32* const* x, float* const* y,
+                                                int valid_rows) {
+  constexpr size_t kBlockBytes = kQ4 ? 2 * 16 + 16 * 16 : 2 * 16 + 16 * 32;
+  constexpr int kOffset = kQ4 ? 8 : 128;
+  constexpr int kChains = T == 1 ? 2 : 1;
+  __m512 acc[T];
+  #pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  for (int64_t b = 0; b < nb; ++b) {
+    const std::byte* p = gw + static_cast<size_t>(b) * kBlockBytes;
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const auto* q = reinterpret_cast<const __m512i*>(p + 32);
+    __m512i isum[T][kChains];
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      isum[t][0] = _mm512_set1_epi32(-kOffset * x[t][b].sum);
+      if constexpr (kChains == 2) isum[t][kChains - 1] = _mm512_setzero_si512();
+    }
+    if constexpr (kQ4) {
+      #pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m512i raw = _mm512_loadu_si512(q + j);
+        const __m512i lo = _mm512_and_si512(raw, low4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+          isum[t][0] = _mm512_dpbusd_epi32(isum[t][0], lo, bcast4(x[t][b].qs + 4 * j));
+          isum[t][kChains - 1] = _mm512_dpbusd_epi32(isum[t][kChains - 1], hi, bcast4(x[t][b].qs + 16 + 4 * j));
+        }
+      }
+    } else {
+      #pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) {
+        const __m512i u = _mm512_loadu_si512(q + j);
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+          __m512i& s = isum[t][j % kChains];
+          s = _mm512_dpbusd_epi32(s, u, bcast4(x[t][b].qs + 4 * j));
+        }
+      }
+    }
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      __m512i s = isum[t][0];
+      if constexpr (kChains == 2) s = _mm512_add_epi32(s, isum[t][1]);
+      const __m512 dd = _mm512_mul_ps(dw, _mm512_set1_ps(x[t][b].d));
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_cvtepi32_ps(s), dd));
+    }
+  }
+  const __mmask16 m = static_cast<__mmask16>((1u << valid_rows) - 1);
+  #pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y[t], m, acc[t]);
+}
+
+template <bool kQ4>
+void gemm_legacy(const PackedGemm& a) {
+  const int64_t nb = a.w->cols / 32;
+  const ActBlock32* x[kMaxTokens];
+  float* y[kMaxTokens];
+  for (int64_t g = a.group_begin; g < a.group_end; ++g) {
+    const std::byte* gw = a.w->group(g);
+    const int64_t row0 = g * kPackRows;
+    const int valid = static_cast<int>(a.w->rows - row0 < kPackRows ? a.w->rows - row0 : kPackRows);
+    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kMaxTokens) {
+      const int n = static_cast<int>(a.n_tokens - t0 < kMaxTokens ? a.n_tokens - t0 : kMaxTokens);
+      for (int t = 0; t < n; ++t) {
+        x[t] = reinterpret_cast<const ActBlock32*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_stride);
+        y[t] = a.y + (t0 + t) * a.y_stride + row0;
+      }
+      switch (n) {
+        case 1: group_tokens<kQ4, 1>(gw, nb, x, y, valid); break;
+        case 2: group_tokens<kQ4, 2>(gw, nb, x, y, valid); break;
+        case 3: group_tokens<kQ4, 3>(gw, nb, x, y, valid); break;
+        case 4: group_tokens<kQ4, 4>(gw, nb, x, y, valid); break;
+        case 5: group_tokens<kQ4, 5>(gw, nb, x, y, valid); break;
+        case 6: group_tokens<kQ4, 6>(gw, nb, x, y, valid); break;
+        case 7: group_tokens<kQ4, 7>(gw, nb, x, y, valid); break;
+        default: group_tokens<kQ4, 8>(gw, nb, x, y, valid); break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// Per block: amax, d = amax / 127, id = 1 / d (0 for an all-zero block), d rounded to
+// f16 by vcvtps2ph (round to nearest even, as f32_to_fp16), q = x * id rounded half
+// away from zero (std::round): truncate, then step away from zero where the dropped
+// fraction is at least one half. All steps are exact IEEE operations, so the blocks
+// equal quantize_row_ref(kQ8_0)'s.
+void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb) {
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const __m512 half = _mm512_set1_ps(0.5f);
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t b = 0; b < nb; ++b, x += 32) {
+    const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
+    const float d = amax / 127;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    ActBlock32& o = dst[b];
+    o.d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+    const __m512 vid = _mm512_set1_ps(id);
+    __m512i q[2];
+    #pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m512 p = _mm512_mul_ps(h == 0 ? v0 : v1, vid);
+      const __m512 t = _mm512_roundscale_ps(p, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __mmask16 up = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_sub_ps(p, t), abs_mask), half, _CMP_GE_OQ);
+      const __m512 away = _mm512_or_ps(one, _mm512_andnot_ps(abs_mask, p));  // +-1 with p's sign
+      q[h] = _mm512_cvttps_epi32(_mm512_mask_add_ps(t, up, t, away));
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o.qs), _mm512_cvtepi32_epi8(q[0]));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o.qs + 16), _mm512_cvtepi32_epi8(q[1]));
+    o.sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
+  }
+}
+
+void gemm_q4_0x16_avx512vnni(const PackedGemm& a) { gemm_legacy<true>(a); }
+void gemm_q8_0x16_avx512vnni(const PackedGemm& a) { gemm_legacy<false>(a); }
+
+}  // namespace tandem::cpu

@@ -1,0 +1,179 @@
+// Packed weights (cpu/packed.h): matmul with a packed matrix gives the reference's
+// results bit for bit, for every packable type, row counts around the 16-row group
+// (1, 15, 16, 17, 47, 130), several column counts, 1..9 and 17 tokens (the kernels take
+// up to 8 tokens per pass), 1 and 2 threads. Weights are random bytes (every nibble,
+// quant and sign pattern) with finite scales.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "cpu/cpu_lane.h"
+#include "cpu/matmul.h"
+#include "cpu/packed.h"
+#include "cpu/packed_kernels.h"
+#include "cpu/quant_ref.h"
+#include "gemv_test_util.h"
+
+namespace tandem {
+namespace {
+
+constexpr DType kTypes[] = {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K};
+
+std::vector<int64_t> cols_for(DType t) {
+  if (t == DType::kQ4_K || t == DType::kQ6_K) return {256, 768};
+  return {32, 96, 4128};
+}
+
+TEST(Packed, AvailableWhereTheCpuHasVnni) {
+  const cpu::CpuFeatures& f = cpu::cpu_features();
+  const bool vnni = cpu::isa_supported(cpu::Isa::kAvx512, f) && f.avx512_vnni;
+  EXPECT_EQ(cpu::packable(DType::kQ4_0, cpu::Isa::kAvx512, f), vnni);
+  EXPECT_EQ(cpu::packable(DType::kQ8_0, cpu::Isa::kAvx512, f), vnni);
+  EXPECT_EQ(cpu::packable(DType::kQ4_K, cpu::Isa::kAvx512, f), vnni);
+  EXPECT_EQ(cpu::packable(DType::kQ6_K, cpu::Isa::kAvx512, f), vnni);
+  for (DType t : kTypes) {
+    EXPECT_FALSE(cpu::packable(t, cpu::Isa::kAvx2, f));
+    EXPECT_FALSE(cpu::packable(t, cpu::Isa::kScalar, f));
+  }
+  EXPECT_FALSE(cpu::packable(DType::kQ5_0, cpu::Isa::kAvx512, f));
+  EXPECT_FALSE(cpu::packable(DType::kQ5_K, cpu::Isa::kAvx512, f));
+  EXPECT_FALSE(cpu::packable(DType::kF16, cpu::Isa::kAvx512, f));
+}
+
+TEST(Packed, MatmulMatchesReferenceBitForBit) {
+  if (!cpu::packable(DType::kQ4_0, cpu::Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  int tested = 0;
+  for (DType type : kTypes) {
+    if (!cpu::packable(type, cpu::Isa::kAvx512)) continue;
+    for (int64_t rows : {1, 15, 16, 17, 47, 130}) {
+      for (int64_t cols : cols_for(type)) {
+        const testing::GemvCase c = testing::raw_case(type, rows, cols, static_cast<uint32_t>(rows * 7 + cols));
+        auto packed = cpu::pack_matrix(type, c.w.data(), rows, cols);
+        ASSERT_TRUE(packed.is_ok()) << packed.error().message();
+        for (int threads : {1, 2}) {
+          const cpu::ThreadArena arena(threads);
+          const cpu::CpuLane lane{cpu::Isa::kAvx512, &arena};
+          for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 17}) {
+            SCOPED_TRACE(testing::type_name(type) + ": rows=" + std::to_string(rows) + " cols=" +
+                         std::to_string(cols) + " tokens=" + std::to_string(n_tokens) +
+                         " threads=" + std::to_string(threads));
+            std::vector<float> x;  // [n_tokens, cols]
+            for (int64_t t = 0; t < n_tokens; ++t) {
+              const std::vector<float> row = testing::gaussian_row(cols, static_cast<uint32_t>(300 + t));
+              x.insert(x.end(), row.begin(), row.end());
+            }
+            // One guard value past the end: the last group's padding rows are not stored.
+            std::vector<float> y(static_cast<size_t>(n_tokens * rows + 1), NAN);
+            cpu::MatmulArgs args{type, c.w.data(), rows, cols, x.data(), n_tokens, y.data()};
+            args.packed = &*packed;
+            cpu::matmul(lane, args);
+            EXPECT_TRUE(std::isnan(y.back())) << "wrote past the output";
+            int failures = 0;
+            for (int64_t t = 0; t < n_tokens && failures < 5; ++t) {
+              std::vector<float> want(static_cast<size_t>(rows));
+              cpu::gemv_ref(type, c.w.data(), rows, cols, x.data() + t * cols, want.data());
+              for (int64_t r = 0; r < rows && failures < 5; ++r) {
+                const float got = y[static_cast<size_t>(t * rows + r)];
+                if (!(got == want[static_cast<size_t>(r)])) {
+                  ++failures;
+                  ADD_FAILURE() << "token " << t << " row " << r << ": packed " << got << ", reference "
+                                << want[static_cast<size_t>(r)];
+                }
+              }
+            }
+            ++tested;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(tested, 0);
+}
+
+// The AVX-512 activation quantizer gives quantize_packed_act's bytes (itself
+// quantize_row_ref's Q8_0 blocks): Gaussian rows at several scales, an all-zero block,
+// values that land exactly on .5 after scaling (ties round away from zero), and tiny
+// values whose scale is an f16 subnormal.
+TEST(Packed, ActivationQuantizerMatchesReference) {
+  if (!cpu::packable(DType::kQ4_0, cpu::Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  constexpr int64_t kBlocks = 64;
+  std::vector<float> x = testing::gaussian_row(32 * kBlocks, 7);
+  for (int64_t i = 0; i < 32 * kBlocks; ++i) x[static_cast<size_t>(i)] *= static_cast<float>(1 << (i / 256));
+  for (int i = 0; i < 32; ++i) x[static_cast<size_t>(32 + i)] = 0.0f;
+  for (int i = 0; i < 32; ++i) x[static_cast<size_t>(64 + i)] = (i == 0 ? 127.0f : static_cast<float>(i) + 0.5f) * (i % 2 ? -1 : 1);
+  for (int i = 0; i < 32; ++i) x[static_cast<size_t>(96 + i)] = 1e-9f * static_cast<float>(i - 16);
+  std::vector<cpu::ActBlock32> want(kBlocks), got(kBlocks);
+  cpu::quantize_packed_act(DType::kQ4_0, x.data(), want.data(), 32 * kBlocks);
+  cpu::quantize_act32_avx512(x.data(), got.data(), kBlocks);
+  for (int64_t b = 0; b < kBlocks; ++b) {
+    SCOPED_TRACE("block " + std::to_string(b));
+    const cpu::ActBlock32& w = want[static_cast<size_t>(b)];
+    const cpu::ActBlock32& g = got[static_cast<size_t>(b)];
+    EXPECT_EQ(g.d, w.d);
+    EXPECT_EQ(g.sum, w.sum);
+    for (int i = 0; i < 32; ++i) EXPECT_EQ(g.qs[i], w.qs[i]) << "element " << i;
+  }
+  EXPECT_EQ(want[2].qs[1], -2);  // -1.5 rounds away from zero (d = 1 exactly)
+  EXPECT_EQ(want[2].qs[2], 3);
+}
+
+// matmul_shared_input: Q, K and V shaped matrices of one type share the activations;
+// one pass gives each matrix's reference results (also past 64 tokens, where tokens
+// run in blocks over tiles of groups). A set with an unpacked matrix runs one by one.
+TEST(Packed, SharedInputMatchesReference) {
+  if (!cpu::packable(DType::kQ4_0, cpu::Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  const cpu::ThreadArena arena(2);
+  const cpu::CpuLane lane{cpu::Isa::kAvx512, &arena};
+  for (DType type : {DType::kQ4_0, DType::kQ8_0}) {
+    constexpr int64_t kCols = 4128;
+    const int64_t rows[] = {130, 33, 33};
+    std::vector<testing::GemvCase> cases;
+    std::vector<cpu::PackedMatrix> packed;
+    for (int i = 0; i < 3; ++i) {
+      cases.push_back(testing::raw_case(type, rows[i], kCols, static_cast<uint32_t>(40 + i)));
+      auto p = cpu::pack_matrix(type, cases.back().w.data(), rows[i], kCols);
+      ASSERT_TRUE(p.is_ok());
+      packed.push_back(std::move(*p));
+    }
+    for (int64_t n_tokens : {1, 5, 70}) {
+      for (bool all_packed : {true, false}) {
+        SCOPED_TRACE(testing::type_name(type) + " tokens=" + std::to_string(n_tokens) +
+                     (all_packed ? " all packed" : " one unpacked"));
+        std::vector<float> x;
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          const std::vector<float> row = testing::gaussian_row(kCols, static_cast<uint32_t>(900 + t));
+          x.insert(x.end(), row.begin(), row.end());
+        }
+        std::vector<std::vector<float>> y(3);
+        std::vector<cpu::MatmulArgs> args;
+        for (int i = 0; i < 3; ++i) {
+          y[static_cast<size_t>(i)].assign(static_cast<size_t>(n_tokens * rows[i]), NAN);
+          args.push_back({type, cases[static_cast<size_t>(i)].w.data(), rows[i], kCols, x.data(), n_tokens,
+                          y[static_cast<size_t>(i)].data()});
+          if (all_packed || i != 1) args.back().packed = &packed[static_cast<size_t>(i)];
+        }
+        cpu::matmul_shared_input(lane, args);
+        for (int i = 0; i < 3; ++i) {
+          int failures = 0;
+          for (int64_t t = 0; t < n_tokens && failures < 3; ++t) {
+            std::vector<float> want(static_cast<size_t>(rows[i]));
+            cpu::gemv_ref(type, cases[static_cast<size_t>(i)].w.data(), rows[i], kCols, x.data() + t * kCols, want.data());
+            for (int64_t r = 0; r < rows[i] && failures < 3; ++r) {
+              const float got = y[static_cast<size_t>(i)][static_cast<size_t>(t * rows[i] + r)];
+              if (!(got == want[static_cast<size_t>(r)])) {
+                ++failures;
+                ADD_FAILURE() << "matrix " << i << " token " << t << " row " << r << ": " << got
+                              << ", reference " << want[static_cast<size_t>(r)];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tandem
