@@ -2,6 +2,7 @@
 // runs on any x86-64; the kernels are in packed_*_avx512.cpp).
 #include "cpu/packed.h"
 
+#include <sys/mman.h>
 #include <tbb/parallel_for.h>
 
 #include <cstdlib>
@@ -24,21 +25,20 @@ namespace {
 template <typename B>
 void pack_legacy_group(const void* const rows[kPackRows], int64_t cols, std::byte* dst, uint8_t flip) {
   constexpr int kQs = sizeof(B::qs);
+  const uint32_t flip4 = flip * 0x01010101u;
   const int64_t nb = cols / 32;
   for (int64_t b = 0; b < nb; ++b) {
     auto* d = reinterpret_cast<uint16_t*>(dst);
-    auto* q = reinterpret_cast<uint8_t*>(dst + 2 * kPackRows);
+    std::byte* q = dst + 2 * kPackRows;
     for (int r = 0; r < kPackRows; ++r) {
-      if (rows[r] == nullptr) {
-        d[r] = 0;
-        for (int j = 0; j < kQs / 4; ++j) std::memset(q + 64 * j + 4 * r, flip, 4);
-        continue;
+      const B* blk = rows[r] != nullptr ? static_cast<const B*>(rows[r]) + b : nullptr;
+      d[r] = blk != nullptr ? blk->d : uint16_t{0};
+      for (int j = 0; j < kQs / 4; ++j) {
+        uint32_t v = 0;
+        if (blk != nullptr) std::memcpy(&v, blk->qs + 4 * j, 4);
+        v ^= flip4;
+        std::memcpy(q + 64 * j + 4 * r, &v, 4);
       }
-      const B& blk = static_cast<const B*>(rows[r])[b];
-      d[r] = blk.d;
-      for (int j = 0; j < kQs / 4; ++j)
-        for (int i = 0; i < 4; ++i)
-          q[64 * j + 4 * r + i] = static_cast<uint8_t>(static_cast<uint8_t>(blk.qs[4 * j + i]) ^ flip);
     }
     dst += 2 * kPackRows + kPackRows * kQs;
   }
@@ -112,11 +112,16 @@ Result<PackedMatrix> pack_matrix(DType t, const void* w, int64_t rows, int64_t c
   m.groups = (rows + kPackRows - 1) / kPackRows;
   m.group_bytes = packed_group_bytes(t, cols);
   const size_t total = m.bytes();
-  // aligned_alloc wants a multiple of the alignment.
-  void* p = std::aligned_alloc(64, (total + 63) / 64 * 64);
+  // Large matrices on 2 MiB boundaries with transparent huge pages asked for: a
+  // fault per 2 MiB instead of per 4 KiB while packing, and fewer TLB misses while
+  // streaming. aligned_alloc wants a size that is a multiple of the alignment.
+  const size_t align = total >= (size_t{8} << 20) ? size_t{2} << 20 : 64;
+  const size_t alloc = (total + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, alloc);
   if (p == nullptr)
     return Error(Code::kOutOfMemory) << "packing a " << rows << "x" << cols << " " << dtype_name(t)
                                      << " matrix: " << total << " bytes";
+  if (align > 64) ::madvise(p, alloc, MADV_HUGEPAGE);
   m.data.reset(static_cast<std::byte*>(p));
   const size_t row_stride = quantized_row_bytes(t, cols);
   const auto* base = static_cast<const std::byte*>(w);
