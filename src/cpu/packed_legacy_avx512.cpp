@@ -43,6 +43,12 @@ template <bool kQ4, int T>
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   for (int64_t b = 0; b < nb; ++b) {
     const std::byte* p = gw + static_cast<size_t>(b) * kBlockBytes;
+    // Block column b + 2 into L1 while b is computed (as in packed_kquant_avx512.cpp:
+    // the hardware prefetchers alone leave the many-token loop well short of DRAM
+    // speed). Past the end of the group these are only hints.
+    #pragma GCC unroll 9
+    for (size_t off = 0; off < kBlockBytes + 63; off += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(p) + 2 * kBlockBytes + off, _MM_HINT_T0);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     const auto* q = reinterpret_cast<const __m512i*>(p + 32);
     __m512i isum[T][kChains];
