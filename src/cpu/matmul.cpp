@@ -19,6 +19,7 @@ constexpr int64_t kTileBytes = 64 * 1024;   // of weights all tokens pass over w
 constexpr int64_t kMinGroupChunkBytes = 65536;  // of packed weights per thread chunk
 constexpr int64_t kQuantGrain = 64;               // activation blocks per thread chunk
 constexpr int64_t kTokenBlock = 64;               // tokens per pass over a tile of groups
+static_assert(kTokenBlock % kActChunk == 0);
 constexpr int64_t kGroupTileBytes = 512 * 1024;   // packed weights per tile
 
 // All of `mats` share x, n_tokens, cols and the activation format; each has a packed
@@ -28,22 +29,30 @@ void matmul_packed(const CpuLane& lane, std::span<const MatmulArgs> mats, std::s
   const MatmulArgs& a0 = mats[0];
   const ThreadArena& arena = *lane.arena;
   const size_t xrow = packed_act_row_bytes(a0.type, a0.cols);
-  std::vector<std::byte> xq(xrow * static_cast<size_t>(a0.n_tokens));
   const bool act32 = a0.type == DType::kQ4_0 || a0.type == DType::kQ8_0;
+  // Q4_0/Q8_0: whole chunks of kActChunk tokens (packed_kernels.h).
+  const int64_t x_rows = act32 ? (a0.n_tokens + kActChunk - 1) / kActChunk * kActChunk : a0.n_tokens;
+  std::vector<std::byte> xq(xrow * static_cast<size_t>(x_rows));
   if (act32) {
     const int64_t nb = a0.cols / 32;
+    auto* blocks = reinterpret_cast<ActBlock32*>(xq.data());
     arena.parallel_for(a0.n_tokens * nb, kQuantGrain, [&](int64_t i0, int64_t i1) {
       while (i0 < i1) {  // runs of blocks inside one token
         const int64_t t = i0 / nb, b0 = i0 % nb, b1 = std::min(nb, b0 + (i1 - i0));
-        quantize_act32_avx512(a0.x + t * a0.cols + b0 * 32,
-                              reinterpret_cast<ActBlock32*>(xq.data() + t * xrow) + b0, b1 - b0);
+        ActBlock32* first = blocks + (t / kActChunk * nb + b0) * kActChunk + t % kActChunk;
+        quantize_act32_avx512(a0.x + t * a0.cols + b0 * 32, first, b1 - b0, kActChunk);
         i0 += b1 - b0;
       }
     });
-  } else {
-    arena.parallel_for(a0.n_tokens, 1, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t)
-        quantize_packed_act(a0.type, a0.x + t * a0.cols, xq.data() + t * xrow, a0.cols);
+  } else {  // Q8_K rows
+    const int64_t nb = a0.cols / kQK_K;
+    arena.parallel_for(a0.n_tokens * nb, kQuantGrain / 8, [&](int64_t i0, int64_t i1) {
+      while (i0 < i1) {  // runs of blocks inside one token
+        const int64_t t = i0 / nb, b0 = i0 % nb, b1 = std::min(nb, b0 + (i1 - i0));
+        quantize_q8_k_avx512(a0.x + t * a0.cols + b0 * kQK_K,
+                             reinterpret_cast<BlockQ8_K*>(xq.data() + t * xrow) + b0, b1 - b0);
+        i0 += b1 - b0;
+      }
     });
   }
   std::vector<int64_t> first(mats.size() + 1, 0);  // first global group of each matrix
@@ -69,7 +78,7 @@ void matmul_packed(const CpuLane& lane, std::span<const MatmulArgs> mats, std::s
         for (int64_t t0 = 0; t0 < a0.n_tokens; t0 += kTokenBlock) {
           PackedGemm g;
           g.w = &p;
-          g.x = xq.data() + static_cast<size_t>(t0) * xrow;
+          g.x = xq.data() + static_cast<size_t>(t0) * xrow;  // t0: a multiple of kActChunk
           g.x_stride = xrow;
           g.n_tokens = std::min(kTokenBlock, a0.n_tokens - t0);
           g.group_begin = gt - first[i];

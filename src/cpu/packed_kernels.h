@@ -34,6 +34,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/quant_blocks.h"
 #include "cpu/packed.h"
 
 namespace tandem::cpu {
@@ -47,10 +48,16 @@ struct ActBlock32 {
 };
 static_assert(sizeof(ActBlock32) == 40);
 
+// Q4_0/Q8_0 activations are interleaved by chunks of kActChunk tokens, so one pointer
+// reaches every token's block b: token t's block b is at
+//   x[(t / kActChunk * nb + b) * kActChunk + t % kActChunk]   (nb = cols / 32 blocks;
+// a partial last chunk keeps the stride). Q4_K/Q6_K activations are plain rows.
+constexpr int kActChunk = 8;
+
 struct PackedGemm {
   const PackedMatrix* w;
-  const void* x;          // n_tokens rows of activations, x_stride bytes apart: ActBlock32
-                          // for Q4_0/Q8_0, BlockQ8_K for Q4_K/Q6_K
+  const void* x;          // ActBlock32 in chunks (above) for Q4_0/Q8_0, the chunk of
+                          // token 0 first; BlockQ8_K rows x_stride bytes apart for Q4_K/Q6_K
   size_t x_stride;
   int64_t n_tokens;
   int64_t group_begin;    // groups to compute: [group_begin, group_end)
@@ -68,12 +75,16 @@ PackedGemmFn select_packed_gemm(DType t, Isa isa);
 // The activation format a packed kernel for weight type t reads: kF32 stands for
 // ActBlock32 rows (Q4_0, Q8_0), kQ8_K for BlockQ8_K rows (Q4_K, Q6_K).
 size_t packed_act_row_bytes(DType t, int64_t cols);
-// x: cols floats -> dst: packed_act_row_bytes(t, cols) bytes (reference rounding).
+// x: cols floats -> dst: packed_act_row_bytes(t, cols) bytes (reference rounding),
+// blocks contiguous.
 void quantize_packed_act(DType t, const float* x, void* dst, int64_t cols);
 
 // ---- AVX-512 F/BW/VL/DQ + VNNI ------------------------------------------------------
 // quantize_packed_act for Q4_0/Q8_0 (nb blocks of 32), the same bytes.
-void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb);  // packed_legacy_avx512.cpp
+// quantize_row_ref(kQ8_K) for nb blocks of 256, the same bytes (quant_act_avx512.cpp).
+void quantize_q8_k_avx512(const float* x, BlockQ8_K* y, int64_t nb);
+// Block b goes to dst[b * dst_step].
+void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb, int64_t dst_step);  // packed_legacy_avx512.cpp
 void gemm_q4_0x16_avx512vnni(const PackedGemm& a);  // packed_legacy_avx512.cpp
 void gemm_q8_0x16_avx512vnni(const PackedGemm& a);
 void gemm_q4_kx16_avx512vnni(const PackedGemm& a);  // packed_kquant_avx512.cpp

@@ -21,7 +21,7 @@
 namespace tandem::cpu {
 namespace {
 
-constexpr int kMaxTokens = 8;
+constexpr int kMaxTokens = kActChunk;
 
 [[gnu::always_inline]] inline __m512i bcast4(const int8_t* p) {
   int32_t v;
@@ -32,10 +32,11 @@ constexpr int kMaxTokens = 8;
 // kQ4: Q4_0 (4 chunks of nibble pairs, offset 8); else Q8_0 (8 chunks, offset 128).
 template <bool kQ4, int T>
 [[gnu::always_inline]] inline void group_tokens(const std::byte* gw, int64_t nb,
-                                                const ActBlock32* const* x, float* const* y,
+                                                const ActBlock32* xc, float* const* y,
                                                 int valid_rows) {
   constexpr size_t kBlockBytes = kQ4 ? 2 * 16 + 16 * 16 : 2 * 16 + 16 * 32;
   constexpr int kOffset = kQ4 ? 8 : 128;
+  constexpr size_t kPrefetchBlocks = 4096 / kBlockBytes + 1;
   constexpr int kChains = T == 1 ? 2 : 1;
   __m512 acc[T];
   #pragma GCC unroll 8
@@ -43,18 +44,21 @@ template <bool kQ4, int T>
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   for (int64_t b = 0; b < nb; ++b) {
     const std::byte* p = gw + static_cast<size_t>(b) * kBlockBytes;
-    // Block column b + 2 into L1 while b is computed (as in packed_kquant_avx512.cpp:
-    // the hardware prefetchers alone leave the many-token loop well short of DRAM
-    // speed). Past the end of the group these are only hints.
+    // The block column about 4 KiB ahead into L1 while b is computed. Each 64-byte
+    // line costs ~10 instructions here, so the out-of-order window alone keeps too
+    // few lines in flight to cover DRAM latency (one thread read ~22 GB/s of Q4_0
+    // without this, against 36 GB/s for a plain read loop). Past the end of the
+    // group these are only hints.
     #pragma GCC unroll 9
     for (size_t off = 0; off < kBlockBytes + 63; off += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(p) + 2 * kBlockBytes + off, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBlocks * kBlockBytes + off, _MM_HINT_T0);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     const auto* q = reinterpret_cast<const __m512i*>(p + 32);
+    const ActBlock32* x = xc + b * kActChunk;  // x[t]: token t's block b
     __m512i isum[T][kChains];
     #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
-      isum[t][0] = _mm512_set1_epi32(-kOffset * x[t][b].sum);
+      isum[t][0] = _mm512_set1_epi32(-kOffset * x[t].sum);
       if constexpr (kChains == 2) isum[t][kChains - 1] = _mm512_setzero_si512();
     }
     if constexpr (kQ4) {
@@ -65,8 +69,8 @@ template <bool kQ4, int T>
         const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
         #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
-          isum[t][0] = _mm512_dpbusd_epi32(isum[t][0], lo, bcast4(x[t][b].qs + 4 * j));
-          isum[t][kChains - 1] = _mm512_dpbusd_epi32(isum[t][kChains - 1], hi, bcast4(x[t][b].qs + 16 + 4 * j));
+          isum[t][0] = _mm512_dpbusd_epi32(isum[t][0], lo, bcast4(x[t].qs + 4 * j));
+          isum[t][kChains - 1] = _mm512_dpbusd_epi32(isum[t][kChains - 1], hi, bcast4(x[t].qs + 16 + 4 * j));
         }
       }
     } else {
@@ -76,7 +80,7 @@ template <bool kQ4, int T>
         #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
           __m512i& s = isum[t][j % kChains];
-          s = _mm512_dpbusd_epi32(s, u, bcast4(x[t][b].qs + 4 * j));
+          s = _mm512_dpbusd_epi32(s, u, bcast4(x[t].qs + 4 * j));
         }
       }
     }
@@ -84,7 +88,7 @@ template <bool kQ4, int T>
     for (int t = 0; t < T; ++t) {
       __m512i s = isum[t][0];
       if constexpr (kChains == 2) s = _mm512_add_epi32(s, isum[t][1]);
-      const __m512 dd = _mm512_mul_ps(dw, _mm512_set1_ps(x[t][b].d));
+      const __m512 dd = _mm512_mul_ps(dw, _mm512_set1_ps(x[t].d));
       acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_cvtepi32_ps(s), dd));
     }
   }
@@ -96,7 +100,6 @@ template <bool kQ4, int T>
 template <bool kQ4>
 void gemm_legacy(const PackedGemm& a) {
   const int64_t nb = a.w->cols / 32;
-  const ActBlock32* x[kMaxTokens];
   float* y[kMaxTokens];
   for (int64_t g = a.group_begin; g < a.group_end; ++g) {
     const std::byte* gw = a.w->group(g);
@@ -104,10 +107,8 @@ void gemm_legacy(const PackedGemm& a) {
     const int valid = static_cast<int>(a.w->rows - row0 < kPackRows ? a.w->rows - row0 : kPackRows);
     for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kMaxTokens) {
       const int n = static_cast<int>(a.n_tokens - t0 < kMaxTokens ? a.n_tokens - t0 : kMaxTokens);
-      for (int t = 0; t < n; ++t) {
-        x[t] = reinterpret_cast<const ActBlock32*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_stride);
-        y[t] = a.y + (t0 + t) * a.y_stride + row0;
-      }
+      const ActBlock32* x = static_cast<const ActBlock32*>(a.x) + t0 / kActChunk * nb * kActChunk;
+      for (int t = 0; t < n; ++t) y[t] = a.y + (t0 + t) * a.y_stride + row0;
       switch (n) {
         case 1: group_tokens<kQ4, 1>(gw, nb, x, y, valid); break;
         case 2: group_tokens<kQ4, 2>(gw, nb, x, y, valid); break;
@@ -129,7 +130,7 @@ void gemm_legacy(const PackedGemm& a) {
 // away from zero (std::round): truncate, then step away from zero where the dropped
 // fraction is at least one half. All steps are exact IEEE operations, so the blocks
 // equal quantize_row_ref(kQ8_0)'s.
-void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb) {
+void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb, int64_t dst_step) {
   const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   const __m512 half = _mm512_set1_ps(0.5f);
   const __m512 one = _mm512_set1_ps(1.0f);
@@ -138,7 +139,7 @@ void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb) {
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
     const float d = amax / 127;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    ActBlock32& o = dst[b];
+    ActBlock32& o = dst[b * dst_step];
     o.d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
     const __m512 vid = _mm512_set1_ps(id);
     __m512i q[2];
