@@ -13,6 +13,15 @@
 //                          the same with the matrix re-laid out by pack_matrix (the
 //                          engine's layout where the type has one); GB/s counts the
 //                          packed bytes (the same size as the GGUF rows).
+// GemvLut/q4_0/<rows>x<cols>/threads:N
+//                          the lookup-table kernel (cpu/lut_gemv.h, AVX-512 VBMI) on the
+//                          matrix re-laid out by pack_lut_q4_0, split by 16-row groups
+//                          over the arena as the packed matmul splits them; activation
+//                          quantization and tables included. GB/s counts the bit-plane
+//                          bytes (the same size as the GGUF rows).
+// GemvLutHot/q4_0/256x4096
+//                          the LUT kernel alone (tables made once, one thread) on a
+//                          256-row matrix that stays in L2, as GemvHot.
 // GemvHot/<type>/256x4096/<isa>
 //                          the kernel alone (select_gemv, one thread) on a 256-row
 //                          matrix that stays in L2: the compute ceiling (GB per second
@@ -40,6 +49,7 @@
 #include "cpu/cpu_lane.h"
 #include "cpu/gemv.h"
 #include "cpu/isa.h"
+#include "cpu/lut_gemv.h"
 #include "cpu/matmul.h"
 #include "cpu/packed.h"
 #include "core/check.h"
@@ -99,6 +109,7 @@ struct MatrixSet {
   int64_t rows = 0, cols = 0;
   std::vector<std::vector<uint8_t>> copies;
   std::vector<cpu::PackedMatrix> packed;  // pack_matrix of each copy, made on first use
+  std::vector<cpu::LutMatrix> lut;        // pack_lut_q4_0 of each copy, made on first use
 };
 
 const MatrixSet& matrices(MatrixSet& cache, DType t, int64_t rows, int64_t cols) {
@@ -107,6 +118,8 @@ const MatrixSet& matrices(MatrixSet& cache, DType t, int64_t rows, int64_t cols)
   cache.copies.shrink_to_fit();
   cache.packed.clear();
   cache.packed.shrink_to_fit();
+  cache.lut.clear();
+  cache.lut.shrink_to_fit();
   std::vector<uint8_t> w = random_weights(t, rows, cols, 42);
   const size_t n = std::max<size_t>(1, (kRotationBytes + w.size() - 1) / w.size());
   cache.copies.assign(n, w);
@@ -147,6 +160,45 @@ void gemv_benchmark(benchmark::State& st, MatrixSet* cache, const ReadBuffer* bu
   st.SetBytesProcessed(static_cast<int64_t>(bytes) * st.iterations());
 }
 
+void lut_gemv_benchmark(benchmark::State& st, MatrixSet* cache, const ReadBuffer* buf, bool avx512,
+                        int64_t rows, int64_t cols, int threads, double read_gbs) {
+  constexpr int64_t kMinGroupChunkBytes = 65536;  // of weights per thread chunk (as matmul_packed)
+  constexpr int64_t kActGrain = 64;               // activation blocks per thread chunk
+  MatrixSet& m = const_cast<MatrixSet&>(matrices(*cache, DType::kQ4_0, rows, cols));
+  if (m.lut.empty())
+    for (const auto& c : m.copies) {
+      auto p = cpu::pack_lut_q4_0(c.data(), rows, cols);
+      TANDEM_CHECK(p.is_ok()) << p.error().message();
+      m.lut.push_back(std::move(*p));
+    }
+  const cpu::ThreadArena arena(threads);
+  std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  const int64_t nb = cols / 32;
+  std::vector<cpu::LutActBlock> act(static_cast<size_t>(nb));  // [cols / 32]
+  const double bytes = static_cast<double>(m.lut[0].bytes());
+  const int64_t grain = std::max<int64_t>(1, kMinGroupChunkBytes / static_cast<int64_t>(m.lut[0].group_bytes));
+  size_t next = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : st) {
+    const cpu::LutMatrix& w = m.lut[next];
+    arena.parallel_for(nb, kActGrain, [&](int64_t b0, int64_t b1) {
+      cpu::lut_quantize_act(x.data() + b0 * 32, (b1 - b0) * 32, act.data() + b0);
+    });
+    arena.parallel_for(w.groups, grain, [&](int64_t g0, int64_t g1) {
+      cpu::lut_gemv_q4_0(w, act.data(), g0 * cpu::kLutRows, std::min(rows, g1 * cpu::kLutRows), y.data());
+    });
+    benchmark::DoNotOptimize(y.data());
+    next = (next + 1) % m.lut.size();
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double gbs = bytes * static_cast<double>(st.iterations()) / s / 1e9;
+  st.counters["GB/s"] = gbs;
+  st.counters["frac_bw"] = gbs / read_gbs;
+  st.counters["frac_bw_now"] = gbs / (static_cast<double>(kReadBytes) / read_pass(*buf, arena, avx512) / 1e9);
+  st.SetBytesProcessed(static_cast<int64_t>(bytes) * st.iterations());
+}
+
 void gemv_hot_benchmark(benchmark::State& st, DType t, Isa isa) {
   constexpr int64_t kRows = 256, kCols = 4096;
   const std::vector<uint8_t> w = random_weights(t, kRows, kCols, 7);
@@ -171,6 +223,44 @@ void gemv_hot_benchmark(benchmark::State& st, DType t, Isa isa) {
   st.counters["GB"] = benchmark::Counter(static_cast<double>(w.size()) / 1e9,
                                          benchmark::Counter::kIsIterationInvariantRate);
   st.SetBytesProcessed(static_cast<int64_t>(w.size()) * st.iterations());
+}
+
+void lut_gemv_hot_benchmark(benchmark::State& st) {
+  constexpr int64_t kRows = 256, kCols = 4096;
+  const std::vector<uint8_t> w = random_weights(DType::kQ4_0, kRows, kCols, 7);
+  auto m = cpu::pack_lut_q4_0(w.data(), kRows, kCols);
+  TANDEM_CHECK(m.is_ok()) << m.error().message();
+  std::vector<float> x(static_cast<size_t>(kCols)), y(static_cast<size_t>(kRows));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  std::vector<cpu::LutActBlock> act(static_cast<size_t>(kCols / 32));
+  cpu::lut_quantize_act(x.data(), kCols, act.data());
+  for (auto _ : st) {
+    cpu::lut_gemv_q4_0(*m, act.data(), 0, kRows, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["GB"] = benchmark::Counter(static_cast<double>(m->bytes()) / 1e9,
+                                         benchmark::Counter::kIsIterationInvariantRate);
+  st.SetBytesProcessed(static_cast<int64_t>(m->bytes()) * st.iterations());
+}
+
+// The packed kernel alone, one thread, on a 256-row packed matrix that stays in L2.
+void gemv_hot_packed_benchmark(benchmark::State& st, DType t) {
+  constexpr int64_t kRows = 256, kCols = 4096;
+  const std::vector<uint8_t> w = random_weights(t, kRows, kCols, 7);
+  auto packed = cpu::pack_matrix(t, w.data(), kRows, kCols);
+  TANDEM_CHECK(packed.is_ok()) << packed.error().message();
+  const cpu::ThreadArena arena(1);
+  const cpu::CpuLane lane{Isa::kAvx512, &arena};
+  std::vector<float> x(static_cast<size_t>(kCols)), y(static_cast<size_t>(kRows));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  for (auto _ : st) {
+    cpu::MatmulArgs a{t, w.data(), kRows, kCols, x.data(), 1, y.data()};
+    a.packed = &*packed;
+    cpu::matmul(lane, a);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["GB"] = benchmark::Counter(static_cast<double>(packed->bytes()) / 1e9,
+                                         benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void read_benchmark(benchmark::State& st, const ReadBuffer* buf, int threads, bool avx512, double read_gbs) {
@@ -229,12 +319,24 @@ int main(int argc, char** argv) {
           ->Unit(benchmark::kMicrosecond)
           ->ComputeStatistics("max", max_of);
 
+  if (cpu::lut_available())
+    benchmark::RegisterBenchmark("GemvLutHot/q4_0/256x4096", lut_gemv_hot_benchmark)
+        ->Unit(benchmark::kMicrosecond)
+        ->ComputeStatistics("max", max_of);
+
+  for (DType t : types)
+    if (cpu::packable(t, Isa::kAvx512))
+      benchmark::RegisterBenchmark(("GemvHot/" + std::string(dtype_name(t)) + "/256x4096/avx512-packed").c_str(),
+                                   gemv_hot_packed_benchmark, t)
+          ->Unit(benchmark::kMicrosecond)
+          ->ComputeStatistics("max", max_of);
+
   MatrixSet cache;
   struct Shape {
     int64_t rows, cols;
   };
   for (Shape s : {Shape{4096, 4096}, Shape{14336, 4096}})
-    for (DType t : types)
+    for (DType t : types) {
       for (cpu::Isa isa : cpu::supported_isas())
         for (bool packed : {false, true})
         for (int threads : kThreadCounts) {
@@ -248,6 +350,17 @@ int main(int argc, char** argv) {
               ->UseRealTime()
               ->ComputeStatistics("max", max_of);
         }
+      if (t == DType::kQ4_0 && cpu::lut_available())
+        for (int threads : kThreadCounts) {
+          const std::string name = "GemvLut/q4_0/" + std::to_string(s.rows) + "x" + std::to_string(s.cols) +
+                                   "/threads:" + std::to_string(threads);
+          benchmark::RegisterBenchmark(name.c_str(), lut_gemv_benchmark, &cache, &buf, avx512, s.rows, s.cols,
+                                       threads, read_gbs[threads])
+              ->Unit(benchmark::kMillisecond)
+              ->UseRealTime()
+              ->ComputeStatistics("max", max_of);
+        }
+    }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -15,7 +15,7 @@ void add_model_flags(CLI::App* app, ModelOptions& m) {
   app->add_option("-m,--model", m.model, "GGUF model file")->required();
   app->add_option("-t,--threads", m.threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
   app->add_option("-c,--ctx-size", m.ctx, "context size in tokens (0: min(model, 4096))")->check(CLI::NonNegativeNumber);
-  app->add_option("--kv-type", m.kv_type, "KV cache type")->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  app->add_option("--kv-type", m.kv_type, "KV cache type")->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}));
 }
 
 void add_gpu_flags(CLI::App* app, GpuOptions& g) {
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   CLI::App* c_ppl = app.add_subcommand("perplexity", "perplexity of a text file (llama.cpp's method)");
   c_ppl->add_option("-m,--model", ppl.m.model, "GGUF model file")->required();
   c_ppl->add_option("-t,--threads", ppl.m.threads, "CPU threads (0: all cores)");
-  c_ppl->add_option("--kv-type", ppl.m.kv_type, "KV cache type")->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  c_ppl->add_option("--kv-type", ppl.m.kv_type, "KV cache type")->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}));
   c_ppl->add_option("-f,--file", ppl.file, "text file")->required();
   c_ppl->add_option("-c,--ctx-size", ppl.ctx, "chunk size in tokens")->check(CLI::PositiveNumber);
 
@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
   c_insp->add_flag("--plan", insp.plan, "print the GPU memory plan (with --gpu-mem, --gpu-layers, --ctx-size, --kv-type)");
   add_gpu_flags(c_insp, insp.gpu);
   c_insp->add_option("-c,--ctx-size", insp.ctx, "context size for --plan (0: min(model, 4096))")->check(CLI::NonNegativeNumber);
-  c_insp->add_option("--kv-type", insp.kv_type, "KV cache type for --plan")->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  c_insp->add_option("--kv-type", insp.kv_type, "KV cache type for --plan")->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}));
 
   MakeModelOptions mk;
   CLI::App* c_mk = app.add_subcommand("make-model", "write a random-weight model of a real shape");

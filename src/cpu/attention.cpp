@@ -70,6 +70,8 @@ void merge_splits(const float* part, int32_t n_split, int32_t group, int32_t d, 
 }
 
 void check_shapes(int32_t n_heads, const PagedKv& kv, size_t table_size, int32_t max_ctx) {
+  TANDEM_CHECK(kv_type_ok(kv.type, kv.head_dim))
+      << "KV type " << dtype_name(kv.type) << " with head_dim " << kv.head_dim;
   TANDEM_CHECK(kv.n_kv_heads > 0 && n_heads % kv.n_kv_heads == 0)
       << n_heads << " query heads, " << kv.n_kv_heads << " KV heads";
   TANDEM_CHECK(static_cast<int64_t>(table_size) * kv.block_tokens >= max_ctx)

@@ -1,7 +1,8 @@
 // Fast decode attention over a paged KV cache: the contract of attention_decode_ref
 // (cpu/ops_ref.h), computed per KV head for all of its query heads at once, so each K
 // and V row is read (and converted from f16/bf16) once per GQA group rather than once
-// per query head. Online softmax, f32 math; f32, f16 and bf16 KV.
+// per query head. Online softmax, f32 math; f32, f16, bf16 and q8_0 KV (q8_0 rows are
+// dequantized to exactly dequantize_row_ref's values, d * q).
 //
 // Results differ from attention_decode_ref by f32 rounding only (summation order of the
 // dot products, the softmax sum and the weighted V sum; AVX-512 evaluates exp with a

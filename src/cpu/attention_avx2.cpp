@@ -1,13 +1,17 @@
 // attention_span_avx2: one KV head's query group over a range of cached positions,
 // 8 f32 lanes per vector. K and V rows are converted to f32 once per chunk of up to
-// 16 positions (F16C's vcvtph2ps for f16, a 16-bit shift for bf16; f32 is read in
-// place) and then used by every query head of the group. Built with AVX2 flags only;
+// 16 positions (F16C's vcvtph2ps for f16, a 16-bit shift for bf16, d * q per 32-value
+// block for q8_0 — the same products as dequantize_row_ref; f32 is read in place) and
+// then used by every query head of the group. Built with AVX2 flags only;
 // uses no inline or template code from shared headers (std::min/max are not used).
 #include <immintrin.h>
 #include <math.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
+#include "core/quant_blocks.h"
 #include "cpu/attention_kernels.h"
 
 namespace tandem::cpu {
@@ -30,10 +34,35 @@ void rows_to_f32(const void* pool, DType type, int64_t off, int64_t n, float* ds
   }
 }
 
+// n_blocks consecutive BlockQ8_0 blocks from `src` as f32 (d * q, one rounding, as
+// dequantize_row_ref); dst: [n_blocks * 32].
+void q8_0_to_f32(const std::byte* src, int64_t n_blocks, float* dst) {
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const std::byte* blk = src + b * static_cast<int64_t>(sizeof(BlockQ8_0));
+    uint16_t dh;
+    std::memcpy(&dh, blk + offsetof(BlockQ8_0, d), sizeof dh);
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(dh));
+    const std::byte* qs = blk + offsetof(BlockQ8_0, qs);
+    for (int i = 0; i < kQK; i += 8) {  // 8 int8 -> 8 int32 -> 8 f32
+      const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(qs + i));
+      const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
+      _mm256_storeu_ps(dst + b * kQK + i, _mm256_mul_ps(q, d));
+    }
+  }
+}
+
 // Rows [row0, row0 + n) of a pool as f32: in place for f32, else converted into scratch.
+// q8_0 rows are d / 32 blocks each (d % 32 == 0), contiguous across rows.
 const float* rows_f32(const void* pool, DType type, int64_t row0, int32_t n, int32_t d,
                       float* scratch) {
   if (type == DType::kF32) return static_cast<const float*>(pool) + row0 * d;
+  if (type == DType::kQ8_0) {
+    const int64_t blocks_per_row = d / kQK;
+    const auto* p = static_cast<const std::byte*>(pool) +
+                    row0 * blocks_per_row * static_cast<int64_t>(sizeof(BlockQ8_0));
+    q8_0_to_f32(p, n * blocks_per_row, scratch);
+    return scratch;
+  }
   rows_to_f32(pool, type, row0 * d, static_cast<int64_t>(n) * d, scratch);
   return scratch;
 }

@@ -1,14 +1,18 @@
 // attention_span_avx512: one KV head's query group over a range of cached positions,
 // 16 f32 lanes per vector. K and V rows are converted to f32 once per chunk of up to
-// 16 positions (F16C's vcvtph2ps for f16, a 16-bit shift for bf16; f32 is read in
-// place) and then used by every query head of the group; the chunk's 16 softmax weights
+// 16 positions (F16C's vcvtph2ps for f16, a 16-bit shift for bf16, d * q per 32-value
+// block for q8_0 — the same products as dequantize_row_ref; f32 is read in place) and
+// then used by every query head of the group; the chunk's 16 softmax weights
 // of a head are one vector (exp_nonpositive). Built with AVX-512 flags only;
 // uses no inline or template code from shared headers (std::min/max are not used).
 #include <immintrin.h>
 #include <math.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
+#include "core/quant_blocks.h"
 #include "cpu/attention_kernels.h"
 #include "cpu/exp_avx512_inl.h"
 
@@ -32,10 +36,34 @@ void rows_to_f32(const void* pool, DType type, int64_t off, int64_t n, float* ds
   }
 }
 
+// n_blocks consecutive BlockQ8_0 blocks from `src` as f32 (d * q, one rounding, as
+// dequantize_row_ref); dst: [n_blocks * 32].
+void q8_0_to_f32(const std::byte* src, int64_t n_blocks, float* dst) {
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const std::byte* blk = src + b * static_cast<int64_t>(sizeof(BlockQ8_0));
+    uint16_t dh;
+    std::memcpy(&dh, blk + offsetof(BlockQ8_0, d), sizeof dh);
+    const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
+    const auto* qs = reinterpret_cast<const __m128i*>(blk + offsetof(BlockQ8_0, qs));
+    const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(qs)));
+    const __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(qs + 1)));
+    _mm512_storeu_ps(dst + b * kQK, _mm512_mul_ps(lo, d));
+    _mm512_storeu_ps(dst + b * kQK + 16, _mm512_mul_ps(hi, d));
+  }
+}
+
 // Rows [row0, row0 + n) of a pool as f32: in place for f32, else converted into scratch.
+// q8_0 rows are d / 32 blocks each (d % 32 == 0), contiguous across rows.
 const float* rows_f32(const void* pool, DType type, int64_t row0, int32_t n, int32_t d,
                       float* scratch) {
   if (type == DType::kF32) return static_cast<const float*>(pool) + row0 * d;
+  if (type == DType::kQ8_0) {
+    const int64_t blocks_per_row = d / kQK;
+    const auto* p = static_cast<const std::byte*>(pool) +
+                    row0 * blocks_per_row * static_cast<int64_t>(sizeof(BlockQ8_0));
+    q8_0_to_f32(p, n * blocks_per_row, scratch);
+    return scratch;
+  }
   rows_to_f32(pool, type, row0 * d, static_cast<int64_t>(n) * d, scratch);
   return scratch;
 }

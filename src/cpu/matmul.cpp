@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <vector>
 
 #include "core/check.h"
@@ -66,7 +67,13 @@ void matmul_packed(const CpuLane& lane, std::span<const MatmulArgs> mats, std::s
   const int64_t grain = std::max<int64_t>(1, kMinGroupChunkBytes / avg_group);
   // Many tokens: a tile of groups stays in cache while blocks of tokens (whose
   // activations stay in L2) pass over it.
-  arena.parallel_for(n_groups, grain, [&](int64_t g0, int64_t g1) {
+  // One token: the pass is memory-bound, so each thread takes one contiguous share
+  // (one long stream for the prefetchers). Many tokens: dynamic, for balance.
+  const auto run = [&](const std::function<void(int64_t, int64_t)>& fn) {
+    if (a0.n_tokens == 1) arena.parallel_for_static(n_groups, grain, fn);
+    else arena.parallel_for(n_groups, grain, fn);
+  };
+  run([&](int64_t g0, int64_t g1) {
     for (size_t i = 0; i < mats.size() && g0 < g1; ++i) {
       if (g0 >= first[i + 1]) continue;
       const int64_t end = std::min(g1, first[i + 1]);

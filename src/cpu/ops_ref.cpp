@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <vector>
 
 #include "core/check.h"
 #include "core/fp16.h"
+#include "core/quant_blocks.h"
+#include "cpu/quant_ref.h"
 
 namespace tandem::cpu {
 
@@ -56,6 +59,27 @@ void softmax_ref(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
+bool kv_type_ok(DType type, int32_t head_dim) {
+  if (head_dim <= 0) return false;
+  switch (type) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+      return true;
+    case DType::kQ8_0:
+      return head_dim % kQK == 0;
+    default:
+      return false;
+  }
+}
+
+int64_t kv_row_bytes(DType type, int32_t head_dim) {
+  TANDEM_CHECK(kv_type_ok(type, head_dim))
+      << "KV type " << dtype_name(type) << " cannot hold rows of head_dim " << head_dim;
+  if (type == DType::kQ8_0) return int64_t{head_dim} / kQK * static_cast<int64_t>(sizeof(BlockQ8_0));
+  return int64_t{head_dim} * (type == DType::kF32 ? 4 : 2);
+}
+
 void load_kv_row(const void* pool, DType type, int64_t row_index, int32_t head_dim, float* dst) {
   const int64_t off = row_index * head_dim;
   switch (type) {
@@ -72,6 +96,11 @@ void load_kv_row(const void* pool, DType type, int64_t row_index, int32_t head_d
     case DType::kBF16: {
       const uint16_t* p = static_cast<const uint16_t*>(pool) + off;
       for (int32_t i = 0; i < head_dim; ++i) dst[i] = bf16_to_f32(p[i]);
+      return;
+    }
+    case DType::kQ8_0: {
+      const std::byte* p = static_cast<const std::byte*>(pool) + row_index * kv_row_bytes(type, head_dim);
+      dequantize_row_ref(DType::kQ8_0, p, dst, head_dim);
       return;
     }
     default:
@@ -93,6 +122,11 @@ void store_kv_row(void* pool, DType type, int64_t row_index, int32_t head_dim, c
     case DType::kBF16: {
       uint16_t* p = static_cast<uint16_t*>(pool) + off;
       for (int32_t i = 0; i < head_dim; ++i) p[i] = f32_to_bf16(src[i]);
+      return;
+    }
+    case DType::kQ8_0: {
+      std::byte* p = static_cast<std::byte*>(pool) + row_index * kv_row_bytes(type, head_dim);
+      quantize_row_ref(DType::kQ8_0, src, p, head_dim);
       return;
     }
     default:

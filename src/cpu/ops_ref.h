@@ -32,7 +32,9 @@ void silu_mul_ref(const float* gate, const float* up, float* y, int64_t n);
 void softmax_ref(float* x, int64_t n);
 
 // Paged KV cache view for one layer. Pools are laid out
-//   K, V: [n_blocks, n_kv_heads, block_tokens, head_dim] of `type` (f32, f16 or bf16).
+//   K, V: [n_blocks, n_kv_heads, block_tokens, head_dim] of `type` (f32, f16, bf16 or
+// q8_0); row r (one KV head's head_dim values of one token) starts at byte
+// r * kv_row_bytes(type, head_dim). A q8_0 row is head_dim / 32 BlockQ8_0 blocks.
 struct PagedKv {
   const void* k = nullptr;
   const void* v = nullptr;
@@ -49,9 +51,17 @@ void attention_decode_ref(const float* q, int32_t n_heads, const PagedKv& kv,
                           std::span<const int32_t> block_table, int32_t n_ctx, float scale,
                           float* out);
 
-// Reads one cached row (head_dim values) of K or V as f32.
+// Whether `type` can be a KV cache type for rows of head_dim values: f32, f16, bf16
+// (any head_dim > 0) or q8_0 (head_dim a multiple of 32).
+bool kv_type_ok(DType type, int32_t head_dim);
+// Bytes of one K or V row of head_dim values (kv_type_ok(type, head_dim) must hold):
+// head_dim * 4 / 2 / 2 for f32 / f16 / bf16, head_dim / 32 * 34 for q8_0.
+int64_t kv_row_bytes(DType type, int32_t head_dim);
+
+// Reads one cached row (head_dim values) of K or V as f32 (q8_0: dequantize_row_ref's
+// values, d * q).
 void load_kv_row(const void* pool, DType type, int64_t row_index, int32_t head_dim, float* dst);
-// Writes one row (head_dim values) into a K or V pool.
+// Writes one row (head_dim values) into a K or V pool (q8_0: quantize_row_ref's blocks).
 void store_kv_row(void* pool, DType type, int64_t row_index, int32_t head_dim, const float* src);
 
 }  // namespace tandem::cpu

@@ -36,7 +36,7 @@ template <bool kQ4, int T>
                                                 int valid_rows) {
   constexpr size_t kBlockBytes = kQ4 ? 2 * 16 + 16 * 16 : 2 * 16 + 16 * 32;
   constexpr int kOffset = kQ4 ? 8 : 128;
-  constexpr size_t kPrefetchBlocks = 4096 / kBlockBytes + 1;
+  constexpr size_t kPrefetchBlocks = 8192 / kBlockBytes + 1;
   constexpr int kChains = T == 1 ? 2 : 1;
   __m512 acc[T];
   #pragma GCC unroll 8

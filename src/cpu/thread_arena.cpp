@@ -165,4 +165,20 @@ void ThreadArena::parallel_for(int64_t n, int64_t grain,
   });
 }
 
+void ThreadArena::parallel_for_static(int64_t n, int64_t grain,
+                                      const std::function<void(int64_t, int64_t)>& fn) const {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t parts = std::min<int64_t>(n_threads_, std::max<int64_t>(1, n / grain));
+  if (parts == 1) {
+    fn(0, n);
+    return;
+  }
+  impl_->arena.execute([&] {
+    tbb::parallel_for(
+        int64_t{0}, parts, [&](int64_t p) { fn(n * p / parts, n * (p + 1) / parts); },
+        tbb::static_partitioner());
+  });
+}
+
 }  // namespace tandem::cpu

@@ -50,6 +50,11 @@ class ThreadArena {
   // `grain` long (except the last), and returns when all are done.
   void parallel_for(int64_t n, int64_t grain,
                     const std::function<void(int64_t, int64_t)>& fn) const;
+  // The same with the range cut once into n_threads() near-equal contiguous parts (at
+  // least `grain` long), one per thread: for memory-bound passes, where each thread's
+  // part is then one long stream for the prefetchers and no part is split again.
+  void parallel_for_static(int64_t n, int64_t grain,
+                           const std::function<void(int64_t, int64_t)>& fn) const;
 
  private:
   struct Impl;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "core/quant_blocks.h"
 
 namespace tandem {
 
@@ -14,11 +15,15 @@ Result<KvCache> KvCache::create(const KvCacheConfig& c) {
                                          << c.n_kv_heads << ", head dim " << c.head_dim
                                          << ", block tokens " << c.block_tokens << ", blocks "
                                          << c.n_blocks << " must all be positive";
-  if (c.type != DType::kF32 && c.type != DType::kF16 && c.type != DType::kBF16)
+  if (c.type != DType::kF32 && c.type != DType::kF16 && c.type != DType::kBF16 && c.type != DType::kQ8_0)
     return Error(Code::kUnsupported) << "KV cache type " << dtype_name(c.type)
-                                     << " is not supported (f32, f16, bf16)";
+                                     << " is not supported (f32, f16, bf16, q8_0)";
+  if (!cpu::kv_type_ok(c.type, c.head_dim))
+    return Error(Code::kUnsupported) << "KV cache type " << dtype_name(c.type) << " needs head_dim to be a multiple of "
+                                     << kQK << ", this model has head_dim " << c.head_dim
+                                     << " (f16, bf16 and f32 take any head_dim)";
   const double bytes = 2.0 * c.n_layers * c.n_blocks * c.n_kv_heads * c.block_tokens *
-                       c.head_dim * traits(c.type).block_bytes;
+                       static_cast<double>(cpu::kv_row_bytes(c.type, c.head_dim));
   const double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
   if (bytes > ram)
     return Error(Code::kOutOfMemory) << "the KV cache needs " << bytes / 1e9 << " GB (" << c.n_blocks << " blocks of "
@@ -28,14 +33,14 @@ Result<KvCache> KvCache::create(const KvCacheConfig& c) {
   return KvCache(c);
 }
 
-KvCache::KvCache(const KvCacheConfig& c) : cfg_(c), pool_(c.n_blocks) {
+KvCache::KvCache(const KvCacheConfig& c)
+    : cfg_(c), row_bytes_(static_cast<size_t>(cpu::kv_row_bytes(c.type, c.head_dim))), pool_(c.n_blocks) {
   storage_bytes_ = block_bytes() * static_cast<size_t>(c.n_blocks) * 2 * static_cast<size_t>(c.n_layers);
   storage_.reset(new std::byte[storage_bytes_]);  // default-initialized: no memset
 }
 
 size_t KvCache::block_bytes() const {
-  return static_cast<size_t>(cfg_.n_kv_heads) * static_cast<size_t>(cfg_.block_tokens) *
-         static_cast<size_t>(cfg_.head_dim) * static_cast<size_t>(traits(cfg_.type).block_bytes);
+  return static_cast<size_t>(cfg_.n_kv_heads) * static_cast<size_t>(cfg_.block_tokens) * row_bytes_;
 }
 
 std::byte* KvCache::k_pool(int32_t layer) {

@@ -1,5 +1,6 @@
 // Paged KV cache in host memory: per layer, a K pool and a V pool of blocks,
-//   [n_blocks, n_kv_heads, block_tokens, head_dim] of `type` (f32, f16 or bf16),
+//   [n_blocks, n_kv_heads, block_tokens, head_dim] of `type` (f32, f16, bf16 or q8_0;
+// a q8_0 row is head_dim / 32 BlockQ8_0 blocks, quantized as written),
 // and per sequence a block table. Blocks are shared between sequences by reference
 // count (fork), with copy-on-write of a shared partial last block.
 #pragma once
@@ -23,7 +24,7 @@ struct KvCacheConfig {
   int32_t head_dim = 0;
   int32_t block_tokens = 16;
   int32_t n_blocks = 0;
-  DType type = DType::kF16;
+  DType type = DType::kF16;   // f32, f16, bf16, or q8_0 (head_dim a multiple of 32)
 };
 
 // A sequence's view of the cache.
@@ -40,6 +41,8 @@ class KvCache {
   const BlockPool& pool() const { return pool_; }
   int64_t capacity_tokens() const { return int64_t{cfg_.n_blocks} * cfg_.block_tokens; }
   size_t bytes() const { return storage_bytes_; }
+  // Bytes of one K (or V) row: one KV head's head_dim values of one token.
+  size_t row_bytes() const { return row_bytes_; }
 
   // Makes room for `n_new` more tokens of `seq` (allocating blocks, and copying a shared
   // last block before it is written). kOutOfRange when the pool cannot hold them; then
@@ -63,6 +66,7 @@ class KvCache {
   void copy_block(BlockId from, BlockId to);
 
   KvCacheConfig cfg_;
+  size_t row_bytes_ = 0;  // cpu::kv_row_bytes(cfg_.type, cfg_.head_dim)
   BlockPool pool_;
   // [n_layers][K pool, V pool]. Not zeroed: pages are touched only as tokens are
   // written, so a large context costs no start-up time, and unwritten rows are never read.

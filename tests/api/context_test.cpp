@@ -71,8 +71,9 @@ TEST_F(ApiContext, BadParams) {
   std::memcpy(&p.kv_type, &not_a_kv_type, sizeof not_a_kv_type);
   EXPECT_EQ(create(p), TANDEM_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(tandem_last_error()).find("kv_type 42"), std::string::npos) << tandem_last_error();
-  p.kv_type = TANDEM_KV_Q8_0;  // in the enum, not in the engine yet
+  p.kv_type = TANDEM_KV_Q8_0;  // stories260K's head_dim is 8, not a multiple of 32
   EXPECT_EQ(create(p), TANDEM_ERR_UNSUPPORTED);
+  EXPECT_NE(std::string(tandem_last_error()).find("head_dim 8"), std::string::npos) << tandem_last_error();
   p.kv_type = TANDEM_KV_BF16;
   EXPECT_EQ(create(p), TANDEM_OK) << tandem_last_error();
 

@@ -1,9 +1,13 @@
 // The fast decode attention (cpu/attention.h) on every ISA this CPU supports, against
 // attention_decode_ref: shuffled block tables, partly filled last blocks, GQA ratios
-// 1/2/4/8, head dims 8/16/64/128, contexts 1/17/300, f32/f16/bf16 KV; the engine's
-// batch path (causal prefill, one decode token, split-K) on a thread arena.
+// 1/2/4/8, head dims 8/16/32/64/128 (q8_0: the multiples of 32), contexts 1/17/300,
+// f32/f16/bf16/q8_0 KV; the engine's batch path (causal prefill, one decode token,
+// split-K) on a thread arena. For q8_0 the kernels' dequantized rows are also checked to
+// be exactly the reference's: a q8_0 cache gives bit for bit the outputs of an f32 cache
+// holding dequantize_row_ref's values.
 //
-// Tolerance. Both sides read the same stored K/V bits and compute in f32; they differ
+// Tolerance. Both sides read the same stored K/V bits (q8_0: both convert them to the
+// same f32 values, d * q) and compute in f32; they differ
 // only in the order of f32 sums (the q.k dot products, the softmax denominator, the
 // weighted V sum; the kernels keep the denominator in f32 where the reference keeps it in
 // double, and split-K rescales partial sums once more) and, on AVX-512, in an exp within
@@ -50,8 +54,6 @@ struct KvCase {
   }
 };
 
-size_t elem_bytes(DType t) { return t == DType::kF32 ? 4 : 2; }
-
 KvCase make_kv(DType type, int32_t n_kv_heads, int32_t head_dim, int32_t block_tokens,
                int32_t n_ctx, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -60,7 +62,7 @@ KvCase make_kv(DType type, int32_t n_kv_heads, int32_t head_dim, int32_t block_t
   const int32_t used = (n_ctx + block_tokens - 1) / block_tokens;
   const int32_t n_blocks = 2 * used + 3;  // unused blocks around the used ones
   const int64_t rows = static_cast<int64_t>(n_blocks) * n_kv_heads * block_tokens;
-  c.k.resize(static_cast<size_t>(rows * head_dim) * elem_bytes(type));
+  c.k.resize(static_cast<size_t>(rows * cpu::kv_row_bytes(type, head_dim)));
   c.v.resize(c.k.size());
   std::vector<float> row(static_cast<size_t>(head_dim));
   for (int64_t r = 0; r < rows; ++r) {
@@ -113,7 +115,7 @@ void PrintTo(const Param& p, std::ostream* os) {
 std::vector<Param> all_params() {
   std::vector<Param> v;
   for (Isa isa : cpu::supported_isas())
-    for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) v.push_back({isa, t});
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0}) v.push_back({isa, t});
   return v;
 }
 
@@ -128,7 +130,8 @@ TEST_P(AttentionIsa, OneTokenMatchesReference) {
   double worst = 0;
   int cases = 0;
   for (int32_t group : {1, 2, 4, 8}) {
-    for (int32_t d : {8, 16, 64, 128}) {
+    for (int32_t d : {8, 16, 32, 64, 128}) {
+      if (!cpu::kv_type_ok(type, d)) continue;  // q8_0: multiples of 32 only
       for (int32_t n_ctx : {1, 17, 300}) {
         const int32_t n_kv = 2, n_heads = n_kv * group, bt = 16;
         const auto seed = static_cast<uint32_t>(group * 100003 + d * 1009 + n_ctx);
@@ -179,6 +182,7 @@ TEST_P(AttentionIsa, LaneBatchMatchesReference) {
       {4, 2, 16, 1, 5, 2},     // first tokens of a sequence
   };
   for (const Shape& s : shapes) {
+    if (!cpu::kv_type_ok(type, s.d)) continue;  // q8_0: the head dim 16 shape
     const int32_t n_heads = s.n_kv * s.group;
     const int32_t max_ctx = s.n_ctx0 + static_cast<int32_t>(s.n_tokens) - 1;
     const KvCase kv = make_kv(type, s.n_kv, s.d, 16, max_ctx, static_cast<uint32_t>(max_ctx));
@@ -206,6 +210,50 @@ TEST_P(AttentionIsa, LaneBatchMatchesReference) {
                  " splits=" + std::to_string(cpu::attention_splits(s.n_tokens, s.n_kv, s.n_ctx0, s.threads)));
     compare(got, want, s.d);
   }
+}
+
+// A q8_0 cache is read as exactly dequantize_row_ref's values on every ISA: its outputs
+// equal, bit for bit, those of an f32 cache holding the dequantized rows (same kernel,
+// same f32 math). A wrong scale, block offset or sign extension fails this exactly.
+TEST(AttentionQ8_0, EqualsF32CacheOfDequantizedRows) {
+  for (Isa isa : cpu::supported_isas()) {
+    for (int32_t d : {32, 64, 96, 128, 256}) {
+      const int32_t n_kv = 2, group = 4, n_heads = n_kv * group, bt = 16, n_ctx = 77;
+      const auto seed = static_cast<uint32_t>(d * 31 + 5);
+      const KvCase q8 = make_kv(DType::kQ8_0, n_kv, d, bt, n_ctx, seed);
+      KvCase f32 = q8;  // same table; pools rewritten as f32
+      f32.type = DType::kF32;
+      const int64_t rows = static_cast<int64_t>(q8.k.size()) / cpu::kv_row_bytes(DType::kQ8_0, d);
+      f32.k.assign(static_cast<size_t>(rows * d) * sizeof(float), 0);
+      f32.v.assign(f32.k.size(), 0);
+      std::vector<float> row(static_cast<size_t>(d));
+      for (int64_t r = 0; r < rows; ++r) {
+        cpu::load_kv_row(q8.k.data(), DType::kQ8_0, r, d, row.data());
+        cpu::store_kv_row(f32.k.data(), DType::kF32, r, d, row.data());
+        cpu::load_kv_row(q8.v.data(), DType::kQ8_0, r, d, row.data());
+        cpu::store_kv_row(f32.v.data(), DType::kF32, r, d, row.data());
+      }
+      const std::vector<float> q = random_q(static_cast<int64_t>(n_heads) * d, seed + 1);
+      const float scale = 1.f / std::sqrt(static_cast<float>(d));
+      std::vector<float> want(q.size(), NAN), got(q.size(), NAN);
+      cpu::attention_decode_one(isa, q.data(), n_heads, f32.view(), f32.table, n_ctx, scale, want.data());
+      cpu::attention_decode_one(isa, q.data(), n_heads, q8.view(), q8.table, n_ctx, scale, got.data());
+      EXPECT_EQ(got, want) << cpu::isa_name(isa) << " head_dim=" << d
+                           << (cpu::attention_simd_ok(isa, d, group) ? " (simd)" : " (reference)");
+    }
+  }
+}
+
+TEST(AttentionQ8_0, RowBytes) {
+  EXPECT_EQ(cpu::kv_row_bytes(DType::kQ8_0, 32), 34);
+  EXPECT_EQ(cpu::kv_row_bytes(DType::kQ8_0, 128), 4 * 34);
+  EXPECT_EQ(cpu::kv_row_bytes(DType::kF16, 128), 256);
+  EXPECT_EQ(cpu::kv_row_bytes(DType::kF32, 12), 48);
+  EXPECT_TRUE(cpu::kv_type_ok(DType::kQ8_0, 64));
+  EXPECT_FALSE(cpu::kv_type_ok(DType::kQ8_0, 48));
+  EXPECT_FALSE(cpu::kv_type_ok(DType::kQ8_0, 16));
+  EXPECT_FALSE(cpu::kv_type_ok(DType::kQ4_0, 64));
+  EXPECT_TRUE(cpu::kv_type_ok(DType::kBF16, 12));
 }
 
 INSTANTIATE_TEST_SUITE_P(All, AttentionIsa, ::testing::ValuesIn(all_params()), param_name);

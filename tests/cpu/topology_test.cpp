@@ -7,6 +7,7 @@
 #include <chrono>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -181,6 +182,37 @@ TEST(ThreadArena, PinningCanBeTurnedOff) {
   EXPECT_EQ(arena.pin_refusals(), 0);
   EXPECT_NE(arena.pin_note().find("off"), std::string::npos) << arena.pin_note();
   for (const Sighting& s : sightings(arena, arena.n_threads())) EXPECT_TRUE(contains(allowed, s.cpu_before));
+}
+
+// parallel_for_static: the parts cover [0, n) once, are contiguous, at most n_threads
+// of them, near-equal, and none shorter than the grain (unless there is only one).
+TEST(ThreadArena, StaticPartsCoverTheRangeOnce) {
+  for (int threads : {1, 2, 3}) {
+    const ThreadArena arena(ThreadArenaOptions{threads, false});
+    for (int64_t n : {1, 2, 5, 1000, 1001}) {
+      for (int64_t grain : {1, 7, 600}) {
+        std::mutex mu;
+        std::vector<std::pair<int64_t, int64_t>> parts;
+        arena.parallel_for_static(n, grain, [&](int64_t b, int64_t e) {
+          std::lock_guard<std::mutex> lock(mu);
+          parts.emplace_back(b, e);
+        });
+        std::sort(parts.begin(), parts.end());
+        SCOPED_TRACE("threads=" + std::to_string(threads) + " n=" + std::to_string(n) +
+                     " grain=" + std::to_string(grain));
+        ASSERT_FALSE(parts.empty());
+        EXPECT_LE(static_cast<int>(parts.size()), arena.n_threads());
+        EXPECT_EQ(parts.front().first, 0);
+        EXPECT_EQ(parts.back().second, n);
+        for (size_t i = 0; i + 1 < parts.size(); ++i) EXPECT_EQ(parts[i].second, parts[i + 1].first);
+        for (const auto& [b, e] : parts) {
+          EXPECT_LT(b, e);
+          if (parts.size() > 1) EXPECT_GE(e - b, std::min<int64_t>(grain, n / static_cast<int64_t>(parts.size())));
+          EXPECT_LE(e - b, n / static_cast<int64_t>(parts.size()) + 1);
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

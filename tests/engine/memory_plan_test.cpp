@@ -283,6 +283,18 @@ TEST(MemoryPlan, BadConfigsAreRefused) {
   EXPECT_TRUE(plan_memory(m, c));
 }
 
+TEST(MemoryPlan, Q8_0KvUsesItsRowSize) {
+  const PlanModel m = llama8b("q4_0");
+  MemoryPlanConfig c;
+  c.kv_type = DType::kQ8_0;
+  const MemoryPlan p = plan_ok(m, c);
+  // K and V pools of (4096/16 + 1) blocks x 8 heads x 16 tokens x one row of 128 q8_0
+  // values: 128 / 32 blocks of 34 bytes (not 128 x an element size).
+  const uint64_t kv = 2ull * 257 * 8 * 16 * (128 / 32 * 34);
+  EXPECT_EQ(p.total(PlanKind::kKvCache), 32 * kv);
+  EXPECT_NE(format_plan(p).find("q8_0"), std::string::npos) << format_plan(p);
+}
+
 TEST(MemoryPlan, ParsesGpuLayers) {
   auto a = parse_gpu_layers("auto");
   ASSERT_TRUE(a);
