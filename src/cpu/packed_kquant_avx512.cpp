@@ -60,9 +60,10 @@ using L6 = PackedQ6K;
 // Software prefetch: block column b + kPrefetchColumns is fetched into L1 while column
 // b is computed, a few lines per sub-block. With only the hardware prefetchers these
 // loops read weights from DRAM at about 2/3 of the rate they reach with it (one thread,
-// 43008x4096, Zen 5: Q4_K 23 -> 38 GB/s, Q6_K 23 -> 33 GB/s; the distance, 1 to 8
-// columns, mattered less than the noise). Addresses past the matrix are only hints: a
-// prefetch never faults.
+// 43008x4096, Zen 5: Q4_K 23 -> 38 GB/s, Q6_K 23 -> 33 GB/s). Four columns (9.5 KiB of
+// Q4_K, 13 KiB of Q6_K) ahead: the Q4_0 kernel needed ~8 KiB to reach the read
+// bandwidth; for these types 2 and 4 columns measured within the noise of each other.
+// Addresses past the matrix are only hints: a prefetch never faults.
 //
 // (Q6_K's block column is padded from 3360 to 3392 bytes so every chunk load is 64-byte
 // aligned: with the chunks 32 bytes off, the loop ran 30-40% slower from cache.)
