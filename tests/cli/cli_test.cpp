@@ -11,38 +11,17 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "run_tandem.h"
 #include "test_data.h"
 
 namespace {
 
-struct Ran {
-  int code = -1;
-  std::string out, err;
-};
+using tandem::testing::Ran;
+using tandem::testing::shq;
 
-std::string temp_path(const std::string& name) {
-  // Per process: ctest runs the tests of this file in parallel processes.
-  return ::testing::TempDir() + "tandem_cli_" + std::to_string(getpid()) + "_" + name;
-}
+std::string temp_path(const std::string& name) { return tandem::testing::cli_temp_path(name); }
 
-// Runs `tandem ARGS` through the shell with stdin from `input`.
-Ran run(const std::string& args, const std::string& input = "") {
-  const std::string in = temp_path("stdin"), out = temp_path("stdout"), err = temp_path("stderr");
-  std::ofstream(in, std::ios::binary) << input;
-  const std::string cmd = std::string(TANDEM_BIN) + " " + args + " <" + in + " >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  Ran r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = tandem::testing::read_file(out);
-  r.err = tandem::testing::read_file(err);
-  return r;
-}
-
-std::string shq(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+Ran run(const std::string& args, const std::string& input = "") { return tandem::testing::run_tandem(args, input); }
 
 std::string stories() { return tandem::testing::test_data_path("models/stories260K.gguf"); }
 

@@ -1,34 +1,19 @@
 // The GPU flags of run, chat and inspect on any machine: the plan is printed before
 // the run, a machine without a CUDA device says so once and runs on the CPU with the
 // same output, and bad sizes or plans that cannot fit fail with one clear line.
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "run_tandem.h"
 #include "test_data.h"
 
 namespace {
 
-struct Ran {
-  int code = -1;
-  std::string out, err;
-};
+using tandem::testing::Ran;
 
-Ran run(const std::string& args) {
-  const std::string base = ::testing::TempDir() + "tandem_gpu_cli_" + std::to_string(getpid());
-  const std::string cmd = std::string(TANDEM_BIN) + " " + args + " </dev/null >" + base + ".out 2>" + base + ".err";
-  const int status = std::system(cmd.c_str());
-  Ran r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = tandem::testing::read_file(base + ".out");
-  r.err = tandem::testing::read_file(base + ".err");
-  return r;
-}
+Ran run(const std::string& args) { return tandem::testing::run_tandem(args); }
 
 std::string stories() { return tandem::testing::test_data_path("models/stories260K.gguf"); }
 
@@ -96,9 +81,8 @@ TEST(CliGpu, BadFlagValuesFailWithOneLine) {
 
 TEST(CliGpu, ChatTakesTheFlagsToo) {
   TANDEM_REQUIRE_DATA(stories());
-  const std::string in = ::testing::TempDir() + "tandem_gpu_chat_in_" + std::to_string(getpid());
-  std::ofstream(in) << "Hello\n";
-  const Ran r = run("chat -m '" + stories() + "' --chat-template chatml -n 4 --temp 0 --gpu-mem 512M --gpu-layers 2 <" + in);
+  const Ran r = tandem::testing::run_tandem(
+      "chat -m '" + stories() + "' --chat-template chatml -n 4 --temp 0 --gpu-mem 512M --gpu-layers 2", "Hello\n");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(has(r.err, "on the GPU: output head + layers 3-4 (2 of 5 layers)")) << r.err;
   expect_device_line_once(r.err);

@@ -1,35 +1,19 @@
 // `--kv-type q8_0` from the command line: a model whose head_dim is a multiple of 32
 // generates with it; one whose head_dim is not (stories260K: 8) fails with one clear
 // line naming head_dim; types that are not KV types are refused by the flag parser.
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "run_tandem.h"
 #include "test_data.h"
 
 namespace {
 
-struct Ran {
-  int code = -1;
-  std::string out, err;
-};
+using tandem::testing::Ran;
 
-Ran run(const std::string& args) {
-  const std::string base = ::testing::TempDir() + "tandem_kvcli_" + std::to_string(getpid()) + "_";
-  const std::string out = base + "stdout", err = base + "stderr";
-  const std::string cmd = std::string(TANDEM_BIN) + " " + args + " </dev/null >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  Ran r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = tandem::testing::read_file(out);
-  r.err = tandem::testing::read_file(err);
-  return r;
-}
+Ran run(const std::string& args) { return tandem::testing::run_tandem(args); }
 
 TEST(CliKvType, Q8_0RunsAModelWithHeadDim64) {
   const std::string model = tandem::testing::test_data_path("models/synthetic/tiny-llama-spm512-f16.gguf");

@@ -1,40 +1,22 @@
 // `tandem make-model` as a user runs it: the summary, a model that `tandem run` then
 // uses, and one-line errors with exit code 1 for bad input.
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "run_tandem.h"
 #include "test_data.h"
 
 namespace {
 
-struct Ran {
-  int code = -1;
-  std::string out, err;
-};
+using tandem::testing::Ran;
 
-std::string temp_path(const std::string& name) {
-  return ::testing::TempDir() + "tandem_mk_cli_" + std::to_string(getpid()) + "_" + name;
-}
+std::string temp_path(const std::string& name) { return tandem::testing::cli_temp_path("mk_" + name); }
 
-Ran run(const std::string& args) {
-  const std::string out = temp_path("stdout"), err = temp_path("stderr");
-  const std::string cmd = std::string(TANDEM_BIN) + " " + args + " </dev/null >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  Ran r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = tandem::testing::read_file(out);
-  r.err = tandem::testing::read_file(err);
-  std::filesystem::remove(out);
-  std::filesystem::remove(err);
-  return r;
-}
+Ran run(const std::string& args) { return tandem::testing::run_tandem(args); }
 
 TEST(CliMakeModel, WritesAModelThatRunLoads) {
   const std::string model = temp_path("tiny.gguf");
