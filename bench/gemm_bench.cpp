@@ -164,7 +164,7 @@ double sampled_rel_err(DType t, const std::vector<uint8_t>& w, int64_t rows, int
 
 struct Peak {
   double int8_gops = 0;    // profiler::measure_int8_peak
-  double bf16_gflops = 0;  // measure_dot_peaks (dot_peak.h)
+  double bf16_gflops = 0;  // measure_bf16_peak (dot_peak.h)
 };
 using Peaks = std::map<int, Peak>;  // by thread count
 
@@ -370,15 +370,11 @@ int main(int argc, char** argv) {
               dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_bf16 ? "avx512_core_bf16" : "(other)");
   Peaks peaks;
   for (int threads : kThreadCounts) {
-    const DotPeaks d = measure_dot_peaks(threads, 0.05, 20);
     Peak& p = peaks[threads];
     p.int8_gops = profiler::measure_int8_peak(threads, 0.05, 20).gops;
-    p.bf16_gflops = d.bf16_gflops;
-    std::printf("peak, %d thread(s): int8 vpdpbusd %.0f GOPS (profiler; dot_peak.h: %.0f), "
-                "bf16 vdpbf16ps %.0f GFLOPS\n", threads, p.int8_gops, d.int8_gops, p.bf16_gflops);
-    if (p.int8_gops < 0.8 * d.int8_gops)
-      std::printf("  warning: profiler::measure_int8_peak is %.2fx the register-only loop: "
-                  "frac_int8_peak overstates\n", p.int8_gops / d.int8_gops);
+    p.bf16_gflops = measure_bf16_peak(threads, 0.05, 20);
+    std::printf("peak, %d thread(s): int8 vpdpbusd %.0f GOPS, bf16 vdpbf16ps %.0f GFLOPS\n", threads,
+                p.int8_gops, p.bf16_gflops);
   }
   std::fflush(stdout);
   if (peaks[1].bf16_gflops <= 0) {

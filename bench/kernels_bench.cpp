@@ -109,6 +109,22 @@ double measure_read_bandwidth(const ReadBuffer& buf, int threads, bool avx512, i
   return static_cast<double>(kReadBytes) / best / 1e9;
 }
 
+// Deterministic activations in [-1, 1).
+void fill_activations(std::vector<float>& x) {
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+}
+
+// The counters of a DRAM benchmark that read `bytes` per iteration for `elapsed`.
+void report_rate(benchmark::State& st, double bytes, std::chrono::steady_clock::duration elapsed,
+                 const ReadBuffer& buf, const cpu::ThreadArena& arena, bool avx512, double read_gbs) {
+  const double s = std::chrono::duration<double>(elapsed).count();
+  const double gbs = bytes * static_cast<double>(st.iterations()) / s / 1e9;
+  st.counters["GB/s"] = gbs;
+  st.counters["frac_bw"] = gbs / read_gbs;
+  st.counters["frac_bw_now"] = gbs / (static_cast<double>(kReadBytes) / read_pass(buf, arena, avx512) / 1e9);
+  st.SetBytesProcessed(static_cast<int64_t>(bytes) * st.iterations());
+}
+
 // Copies of one weight matrix, kept while the benchmarks of that matrix run (they are
 // registered, and so run, one matrix after the other).
 struct MatrixSet {
@@ -119,7 +135,7 @@ struct MatrixSet {
   std::vector<cpu::LutMatrix> lut;        // pack_lut_q4_0 of each copy, made on first use
 };
 
-const MatrixSet& matrices(MatrixSet& cache, DType t, int64_t rows, int64_t cols) {
+MatrixSet& matrices(MatrixSet& cache, DType t, int64_t rows, int64_t cols) {
   if (cache.type == t && cache.rows == rows && cache.cols == cols && !cache.copies.empty()) return cache;
   cache.copies.clear();
   cache.copies.shrink_to_fit();
@@ -138,7 +154,7 @@ const MatrixSet& matrices(MatrixSet& cache, DType t, int64_t rows, int64_t cols)
 
 void gemv_benchmark(benchmark::State& st, MatrixSet* cache, const ReadBuffer* buf, bool avx512,
                     DType t, int64_t rows, int64_t cols, Isa isa, bool packed, int threads, double read_gbs) {
-  MatrixSet& m = const_cast<MatrixSet&>(matrices(*cache, t, rows, cols));
+  MatrixSet& m = matrices(*cache, t, rows, cols);
   if (packed && m.packed.empty())
     for (const auto& c : m.copies) {
       auto p = cpu::pack_matrix(t, c.data(), rows, cols);
@@ -148,7 +164,7 @@ void gemv_benchmark(benchmark::State& st, MatrixSet* cache, const ReadBuffer* bu
   const cpu::ThreadArena arena(threads);
   const cpu::CpuLane lane{isa, &arena};
   std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
-  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  fill_activations(x);
   const double bytes = static_cast<double>(m.copies[0].size());
   size_t next = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -159,19 +175,14 @@ void gemv_benchmark(benchmark::State& st, MatrixSet* cache, const ReadBuffer* bu
     benchmark::DoNotOptimize(y.data());
     next = (next + 1) % m.copies.size();
   }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double gbs = bytes * static_cast<double>(st.iterations()) / s / 1e9;
-  st.counters["GB/s"] = gbs;
-  st.counters["frac_bw"] = gbs / read_gbs;
-  st.counters["frac_bw_now"] = gbs / (static_cast<double>(kReadBytes) / read_pass(*buf, arena, avx512) / 1e9);
-  st.SetBytesProcessed(static_cast<int64_t>(bytes) * st.iterations());
+  report_rate(st, bytes, std::chrono::steady_clock::now() - t0, *buf, arena, avx512, read_gbs);
 }
 
 void lut_gemv_benchmark(benchmark::State& st, MatrixSet* cache, const ReadBuffer* buf, bool avx512,
                         int64_t rows, int64_t cols, int threads, double read_gbs) {
   constexpr int64_t kMinGroupChunkBytes = 65536;  // of weights per thread chunk (as matmul_packed)
   constexpr int64_t kActGrain = 64;               // activation blocks per thread chunk
-  MatrixSet& m = const_cast<MatrixSet&>(matrices(*cache, DType::kQ4_0, rows, cols));
+  MatrixSet& m = matrices(*cache, DType::kQ4_0, rows, cols);
   if (m.lut.empty())
     for (const auto& c : m.copies) {
       auto p = cpu::pack_lut_q4_0(c.data(), rows, cols);
@@ -180,7 +191,7 @@ void lut_gemv_benchmark(benchmark::State& st, MatrixSet* cache, const ReadBuffer
     }
   const cpu::ThreadArena arena(threads);
   std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
-  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  fill_activations(x);
   const int64_t nb = cols / 32;
   std::vector<cpu::LutActBlock> act(static_cast<size_t>(nb));  // [cols / 32]
   const double bytes = static_cast<double>(m.lut[0].bytes());
@@ -198,19 +209,14 @@ void lut_gemv_benchmark(benchmark::State& st, MatrixSet* cache, const ReadBuffer
     benchmark::DoNotOptimize(y.data());
     next = (next + 1) % m.lut.size();
   }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double gbs = bytes * static_cast<double>(st.iterations()) / s / 1e9;
-  st.counters["GB/s"] = gbs;
-  st.counters["frac_bw"] = gbs / read_gbs;
-  st.counters["frac_bw_now"] = gbs / (static_cast<double>(kReadBytes) / read_pass(*buf, arena, avx512) / 1e9);
-  st.SetBytesProcessed(static_cast<int64_t>(bytes) * st.iterations());
+  report_rate(st, bytes, std::chrono::steady_clock::now() - t0, *buf, arena, avx512, read_gbs);
 }
 
 void gemv_hot_benchmark(benchmark::State& st, DType t, Isa isa) {
   constexpr int64_t kRows = 256, kCols = 4096;
   const std::vector<uint8_t> w = random_weights(t, kRows, kCols, 7);
   std::vector<float> x(static_cast<size_t>(kCols)), y(static_cast<size_t>(kRows));
-  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  fill_activations(x);
   std::vector<uint8_t> xq(cpu::quantized_row_bytes(cpu::vec_dot_type(t), kCols));
   cpu::quantize_activation_ref(t, x.data(), xq.data(), kCols);
   cpu::GemvRows a;
@@ -238,7 +244,7 @@ void lut_gemv_hot_benchmark(benchmark::State& st) {
   auto m = cpu::pack_lut_q4_0(w.data(), kRows, kCols);
   TANDEM_CHECK(m.is_ok()) << m.error().message();
   std::vector<float> x(static_cast<size_t>(kCols)), y(static_cast<size_t>(kRows));
-  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  fill_activations(x);
   std::vector<cpu::LutActBlock> act(static_cast<size_t>(kCols / 32));
   cpu::lut_quantize_act(x.data(), kCols, act.data());
   for (auto _ : st) {
@@ -259,7 +265,7 @@ void gemv_hot_packed_benchmark(benchmark::State& st, DType t) {
   const cpu::ThreadArena arena(1);
   const cpu::CpuLane lane{Isa::kAvx512, &arena};
   std::vector<float> x(static_cast<size_t>(kCols)), y(static_cast<size_t>(kRows));
-  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  fill_activations(x);
   for (auto _ : st) {
     cpu::MatmulArgs a{t, w.data(), kRows, kCols, x.data(), 1, y.data()};
     a.packed = &*packed;

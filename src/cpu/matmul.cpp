@@ -30,7 +30,7 @@ void matmul_packed(const CpuLane& lane, std::span<const MatmulArgs> mats, std::s
   const MatmulArgs& a0 = mats[0];
   const ThreadArena& arena = *lane.arena;
   const size_t xrow = packed_act_row_bytes(a0.type, a0.cols);
-  const bool act32 = a0.type == DType::kQ4_0 || a0.type == DType::kQ8_0;
+  const bool act32 = packed_act32(a0.type);
   // Q4_0/Q8_0: whole chunks of kActChunk tokens (packed_kernels.h).
   const int64_t x_rows = act32 ? (a0.n_tokens + kActChunk - 1) / kActChunk * kActChunk : a0.n_tokens;
   std::vector<std::byte> xq(xrow * static_cast<size_t>(x_rows));
@@ -161,13 +161,12 @@ void matmul(const CpuLane& lane, const MatmulArgs& a) {
 void matmul_shared_input(const CpuLane& lane, std::span<const MatmulArgs> mats) {
   TANDEM_CHECK(!mats.empty()) << "matmul_shared_input of no matrices";
   const MatmulArgs& a0 = mats[0];
-  const auto act32 = [](DType t) { return t == DType::kQ4_0 || t == DType::kQ8_0; };
   std::vector<PackedGemmFn> kernels;
   for (const MatmulArgs& a : mats) {
     TANDEM_CHECK(a.x == a0.x && a.n_tokens == a0.n_tokens && a.cols == a0.cols)
         << "matmul_shared_input: matrices with different inputs";
     const PackedGemmFn k = a.packed != nullptr ? select_packed_gemm(a.type, lane.isa) : nullptr;
-    if (k == nullptr || act32(a.type) != act32(a0.type)) {  // no shared packed path: one at a time
+    if (k == nullptr || packed_act32(a.type) != packed_act32(a0.type)) {  // no shared packed path: one at a time
       for (const MatmulArgs& m : mats) matmul(lane, m);
       return;
     }

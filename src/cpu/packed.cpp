@@ -136,18 +136,15 @@ Result<PackedMatrix> pack_matrix(DType t, const void* w, int64_t rows, int64_t c
   return m;
 }
 
+bool packed_act32(DType t) { return t == DType::kQ4_0 || t == DType::kQ8_0; }
+
 size_t packed_act_row_bytes(DType t, int64_t cols) {
-  switch (t) {
-    case DType::kQ4_0:
-    case DType::kQ8_0:
-      return static_cast<size_t>(cols / 32) * sizeof(ActBlock32);
-    default:
-      return quantized_row_bytes(DType::kQ8_K, cols);
-  }
+  return packed_act32(t) ? static_cast<size_t>(cols / 32) * sizeof(ActBlock32)
+                         : quantized_row_bytes(DType::kQ8_K, cols);
 }
 
 void quantize_packed_act(DType t, const float* x, void* dst, int64_t cols) {
-  if (t != DType::kQ4_0 && t != DType::kQ8_0) {
+  if (!packed_act32(t)) {
     quantize_row_ref(DType::kQ8_K, x, dst, cols);
     return;
   }

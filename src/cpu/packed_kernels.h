@@ -72,6 +72,8 @@ using PackedGemmFn = void (*)(const PackedGemm& a);
 // where packable(t, isa) is false.
 PackedGemmFn select_packed_gemm(DType t, Isa isa);
 
+// Whether packed kernels for t read ActBlock32 chunks (Q4_0, Q8_0); else Q8_K rows.
+bool packed_act32(DType t);
 // The activation format a packed kernel for weight type t reads: kF32 stands for
 // ActBlock32 rows (Q4_0, Q8_0), kQ8_K for BlockQ8_K rows (Q4_K, Q6_K).
 size_t packed_act_row_bytes(DType t, int64_t cols);
