@@ -21,6 +21,10 @@
 //                      i = 0..7) holds elements 64c + 4i + (0..3) of sub-block 2c in its
 //                      low nibbles and 64c + 32 + 4i + (0..3) of sub-block 2c+1 in its
 //                      high nibbles.
+//   Q5_K (2880 bytes): the Q4_K layout (its qs chunks hold the low 4 bits), then 8
+//                      chunks of 64 bytes: chunk i, bytes 4r..4r+3 = row r's
+//                      qh[4i .. 4i+3]; bit j of qh[l] is the 5th bit of element l of
+//                      sub-block j.
 //   Q6_K (3392 bytes): d[16] f16, 32 zero bytes (so the chunks are 64-byte aligned),
 //                      scales[16][16] i8 (sub-block s, lane r = row r's scales[s]), then
 //                      16 quads of 3 x 64 bytes; quad 8h+i (h = 0..1, i = 0..7), lane r:
@@ -90,12 +94,17 @@ void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb, int64_t 
 void gemm_q4_0x16_avx512vnni(const PackedGemm& a);  // packed_legacy_avx512.cpp
 void gemm_q8_0x16_avx512vnni(const PackedGemm& a);
 void gemm_q4_kx16_avx512vnni(const PackedGemm& a);  // packed_kquant_avx512.cpp
+void gemm_q5_kx16_avx512vnni(const PackedGemm& a);
 void gemm_q6_kx16_avx512vnni(const PackedGemm& a);
 
 // Byte offsets inside one packed Q4_K / Q6_K block column (layouts above).
 struct PackedQ4K {
   static constexpr size_t kD = 0, kDmin = 32, kScales = 64, kMins = 192, kQs = 320;
   static constexpr size_t kBytes = kQs + 32 * 64;  // 2368
+};
+struct PackedQ5K {  // PackedQ4K's fields at the same offsets, then qh
+  static constexpr size_t kD = 0, kDmin = 32, kScales = 64, kMins = 192, kQs = 320, kQh = 2368;
+  static constexpr size_t kBytes = kQh + 8 * 64;  // 2880
 };
 struct PackedQ6K {
   static constexpr size_t kD = 0, kScales = 64, kQuads = 320;
@@ -106,6 +115,7 @@ struct PackedQ6K {
 void pack_group_q4_0(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q8_0(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q4_k(const void* const rows[16], int64_t cols, std::byte* dst);
+void pack_group_q5_k(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q6_k(const void* const rows[16], int64_t cols, std::byte* dst);
 // Bytes of one packed group of 16 rows of `cols` columns of type t.
 size_t packed_group_bytes(DType t, int64_t cols);

@@ -1,7 +1,7 @@
-// Packing of Q4_K and Q6_K weights into 16-row groups (layouts: packed_kernels.h).
+// Packing of Q4_K, Q5_K and Q6_K weights into 16-row groups (layouts: packed_kernels.h).
 // Plain C++ (runs on any x86-64); the kernels that read these layouts are in
-// packed_kquant_avx512.cpp. Packing only moves bytes, and unpacks Q4_K's 6-bit scales
-// and mins to one byte each; a missing row (null) packs as an all-zero block.
+// packed_kquant_avx512.cpp. Packing only moves bytes, and unpacks Q4_K's and Q5_K's
+// 6-bit scales and mins to one byte each; a missing row (null) packs as an all-zero block.
 #include <cstring>
 
 #include "core/quant_blocks.h"
@@ -12,7 +12,10 @@ namespace tandem::cpu {
 namespace {
 
 using L4 = PackedQ4K;
+using L5 = PackedQ5K;
 using L6 = PackedQ6K;
+static_assert(L5::kD == L4::kD && L5::kDmin == L4::kDmin && L5::kScales == L4::kScales &&
+              L5::kMins == L4::kMins && L5::kQs == L4::kQs && L5::kQh == L4::kBytes);
 static_assert(L4::kDmin == L4::kD + 2 * kPackRows && L4::kScales == L4::kDmin + 2 * kPackRows &&
               L4::kMins == L4::kScales + 8 * kPackRows && L4::kQs == L4::kMins + 8 * kPackRows);
 static_assert(L6::kScales >= L6::kD + 2 * kPackRows && L6::kQuads == L6::kScales + 16 * kPackRows);
@@ -28,6 +31,18 @@ void pack_column_q4_k(const BlockQ4_K& blk, int r, std::byte* dst) {
     u8[L4::kMins + kPackRows * j + r] = sm.min;
   }
   for (int j = 0; j < 32; ++j) std::memcpy(u8 + L4::kQs + 64 * j + 4 * r, blk.qs + 4 * j, 4);
+}
+
+// Q5_K: Q4_K's fields (BlockQ5_K has d, dmin, scales and qs as BlockQ4_K does), then qh.
+void pack_column_q5_k(const BlockQ5_K& blk, int r, std::byte* dst) {
+  BlockQ4_K low;
+  std::memcpy(&low.d, &blk.d, 2);
+  std::memcpy(&low.dmin, &blk.dmin, 2);
+  std::memcpy(low.scales, blk.scales, sizeof(low.scales));
+  std::memcpy(low.qs, blk.qs, sizeof(low.qs));
+  pack_column_q4_k(low, r, dst);
+  auto* u8 = reinterpret_cast<uint8_t*>(dst);
+  for (int i = 0; i < 8; ++i) std::memcpy(u8 + L5::kQh + 64 * i + 4 * r, blk.qh + 4 * i, 4);
 }
 
 void pack_column_q6_k(const BlockQ6_K& blk, int r, std::byte* dst) {
@@ -61,6 +76,10 @@ void pack_k_group(const void* const rows[kPackRows], int64_t cols, std::byte* ds
 
 void pack_group_q4_k(const void* const rows[kPackRows], int64_t cols, std::byte* dst) {
   pack_k_group<BlockQ4_K, L4::kBytes>(rows, cols, dst, pack_column_q4_k);
+}
+
+void pack_group_q5_k(const void* const rows[kPackRows], int64_t cols, std::byte* dst) {
+  pack_k_group<BlockQ5_K, L5::kBytes>(rows, cols, dst, pack_column_q5_k);
 }
 
 void pack_group_q6_k(const void* const rows[kPackRows], int64_t cols, std::byte* dst) {

@@ -1,24 +1,25 @@
-// AVX-512 VNNI kernels for packed Q4_K and Q6_K weights (layouts: packed_kernels.h,
+// AVX-512 VNNI kernels for packed Q4_K, Q5_K and Q6_K weights (layouts: packed_kernels.h,
 // packing: packed_kquant.cpp). Built with the AVX-512 F/BW/VL/DQ/VNNI flags and
 // -ffp-contract=off only.
 //
 // Lane r of every vector is row r of the 16-row group. Per super-block column and
 // token, each sub-block's integer dot product runs in its own int32 accumulator:
-// vpdpbusd over 4-byte weight chunks (unsigned: Q4_K nibbles 0..15, Q6_K 6-bit values
-// 0..63 put together from a nibble and two qh bits), each with that chunk's 4 activation
+// vpdpbusd over 4-byte weight chunks (unsigned: Q4_K nibbles 0..15, Q5_K 5-bit values
+// 0..31 (a nibble and its qh bit), Q6_K 6-bit values 0..63 put together from a nibble
+// and two qh bits), each with that chunk's 4 activation
 // bytes broadcast. Q6_K's -32 offset comes out through the accumulator's starting value,
 // -32 * bsums[s]. The sub-block sums are multiplied by the lane's scale (vpmulld) and
-// summed; Q4_K's min term, sum_j min_j * (bsums[2j] + bsums[2j+1]), is vpdpwssd of each
+// summed; Q4_K's (and Q5_K's) min term, sum_j min_j * (bsums[2j] + bsums[2j+1]), is vpdpwssd of each
 // min (repeated in both int16 halves of its lane) with the bsums pair. These integer
 // sums equal the reference's exactly. The f32 term is then the reference's operations
 // in its order, without FMA, added to the running sum in block order:
-//   Q4_K: sum += (d_w * d_x) * isum - (dmin_w * d_x) * summ
+//   Q4_K, Q5_K: sum += (d_w * d_x) * isum - (dmin_w * d_x) * summ
 //   Q6_K: sum += (d_w * d_x) * isum
 // so results are bit-identical to vec_dot_ref. Weights are unpacked one sub-block at a
 // time and used by up to kMaxTokens tokens (prefill); one token runs two independent
-// vpdpbusd chains per Q4_K sub-block.
+// vpdpbusd chains per Q4_K/Q5_K sub-block.
 //
-// Everything here has internal linkage except the two entry points.
+// Everything here has internal linkage except the three entry points.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -33,6 +34,7 @@ namespace {
 
 constexpr int kMaxTokens = 8;
 using L4 = PackedQ4K;
+using L5 = PackedQ5K;  // L4's offsets, then qh
 using L6 = PackedQ6K;
 
 [[gnu::always_inline]] inline __m512i bcast4(const void* p) {
@@ -93,26 +95,39 @@ template <int T>
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y[t], m, acc[t]);
 }
 
-// ---- Q4_K ---------------------------------------------------------------------------
+// ---- Q4_K, Q5_K ---------------------------------------------------------------------
 
-template <int T>
+// Bit J of every byte of qh moved to bit 4 (other bits: garbage, masked by the caller).
+// The 16-bit shifts move bits across the bytes of a word only into bits 0-3 (left
+// shifts by at most 4) or 5-7 (right shifts by at most 3), never into bit 4.
+template <int J>
+[[gnu::always_inline]] inline __m512i q5_k_bit_to_4(__m512i qh) {
+  if constexpr (J < 4) return _mm512_slli_epi16(qh, 4 - J);
+  else if constexpr (J == 4) return qh;
+  else return _mm512_srli_epi16(qh, J - 4);
+}
+
+template <int T, bool kQ5>
 [[gnu::always_inline]] inline void q4_k_tokens(const std::byte* gw, int64_t nb,
                                                const BlockQ8_K* const* x, float* const* y,
                                                int valid_rows) {
+  constexpr size_t kColumnBytes = kQ5 ? L5::kBytes : L4::kBytes;
+  constexpr int kLinesPerSub = kQ5 ? 6 : 5;  // 8 sub-blocks prefetch the 37 / 45 lines
   constexpr int kChains = T == 1 ? 2 : 1;
   __m512 acc[T];
   #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i bit4 = _mm512_set1_epi8(0x10);
   for (int64_t b = 0; b < nb; ++b) {
-    const std::byte* p = gw + static_cast<size_t>(b) * L4::kBytes;
+    const std::byte* p = gw + static_cast<size_t>(b) * kColumnBytes;
     __m512i isum[T];
     #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
     // Sub-block j (elements 32j ..): the low (even j) or high (odd j) nibbles of
     // chunks 8(j/2) .. 8(j/2)+7.
     for_each_constant<8>([&]<int J>() {
-      prefetch_ahead<L4::kBytes, 5 * J, 5>(p);  // 37 lines
+      prefetch_ahead<kColumnBytes, kLinesPerSub * J, kLinesPerSub>(p);
       __m512i s[T][kChains];
       #pragma GCC unroll 8
       for (int t = 0; t < T; ++t)
@@ -120,8 +135,10 @@ template <int T>
       #pragma GCC unroll 8
       for (int i = 0; i < 8; ++i) {
         const __m512i raw = load512(p + L4::kQs + 64 * (8 * (J / 2) + i));
-        const __m512i w = J % 2 == 0 ? _mm512_and_si512(raw, low4)
-                                     : _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+        __m512i w = J % 2 == 0 ? _mm512_and_si512(raw, low4)
+                               : _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+        if constexpr (kQ5)  // w | (qh bit J at bit 4): elements 4i.. of sub-block J
+          w = _mm512_ternarylogic_epi32(w, q5_k_bit_to_4<J>(load512(p + L5::kQh + 64 * i)), bit4, 0xf8);
         #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
           __m512i& acc_i = s[t][i % kChains];
@@ -226,7 +243,9 @@ template <int T>
 
 // ---- driver -------------------------------------------------------------------------
 
-template <bool kQ4>
+enum class KType { kQ4, kQ5, kQ6 };
+
+template <KType kType>
 void gemm_kquant(const PackedGemm& a) {
   const int64_t nb = a.w->cols / kQK_K;
   const BlockQ8_K* x[kMaxTokens];
@@ -244,8 +263,8 @@ void gemm_kquant(const PackedGemm& a) {
       for_each_constant<kMaxTokens>([&]<int I>() {
         constexpr int kT = I + 1;
         if (n != kT) return;
-        if constexpr (kQ4) q4_k_tokens<kT>(gw, nb, x, y, valid);
-        else q6_k_tokens<kT>(gw, nb, x, y, valid);
+        if constexpr (kType == KType::kQ6) q6_k_tokens<kT>(gw, nb, x, y, valid);
+        else q4_k_tokens<kT, kType == KType::kQ5>(gw, nb, x, y, valid);
       });
     }
   }
@@ -253,7 +272,8 @@ void gemm_kquant(const PackedGemm& a) {
 
 }  // namespace
 
-void gemm_q4_kx16_avx512vnni(const PackedGemm& a) { gemm_kquant<true>(a); }
-void gemm_q6_kx16_avx512vnni(const PackedGemm& a) { gemm_kquant<false>(a); }
+void gemm_q4_kx16_avx512vnni(const PackedGemm& a) { gemm_kquant<KType::kQ4>(a); }
+void gemm_q5_kx16_avx512vnni(const PackedGemm& a) { gemm_kquant<KType::kQ5>(a); }
+void gemm_q6_kx16_avx512vnni(const PackedGemm& a) { gemm_kquant<KType::kQ6>(a); }
 
 }  // namespace tandem::cpu

@@ -19,10 +19,10 @@
 namespace tandem {
 namespace {
 
-constexpr DType kTypes[] = {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K};
+constexpr DType kTypes[] = {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 std::vector<int64_t> cols_for(DType t) {
-  if (t == DType::kQ4_K || t == DType::kQ6_K) return {256, 768};
+  if (t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K) return {256, 768};
   return {32, 96, 4128};
 }
 
@@ -32,13 +32,14 @@ TEST(Packed, AvailableWhereTheCpuHasVnni) {
   EXPECT_EQ(cpu::packable(DType::kQ4_0, cpu::Isa::kAvx512, f), vnni);
   EXPECT_EQ(cpu::packable(DType::kQ8_0, cpu::Isa::kAvx512, f), vnni);
   EXPECT_EQ(cpu::packable(DType::kQ4_K, cpu::Isa::kAvx512, f), vnni);
+  EXPECT_EQ(cpu::packable(DType::kQ5_K, cpu::Isa::kAvx512, f), vnni);
   EXPECT_EQ(cpu::packable(DType::kQ6_K, cpu::Isa::kAvx512, f), vnni);
   for (DType t : kTypes) {
     EXPECT_FALSE(cpu::packable(t, cpu::Isa::kAvx2, f));
     EXPECT_FALSE(cpu::packable(t, cpu::Isa::kScalar, f));
   }
   EXPECT_FALSE(cpu::packable(DType::kQ5_0, cpu::Isa::kAvx512, f));
-  EXPECT_FALSE(cpu::packable(DType::kQ5_K, cpu::Isa::kAvx512, f));
+  EXPECT_FALSE(cpu::packable(DType::kQ5_1, cpu::Isa::kAvx512, f));
   EXPECT_FALSE(cpu::packable(DType::kF16, cpu::Isa::kAvx512, f));
 }
 
