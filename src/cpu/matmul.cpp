@@ -31,7 +31,7 @@ void matmul_packed(const CpuLane& lane, std::span<const MatmulArgs> mats, std::s
   const ThreadArena& arena = *lane.arena;
   const size_t xrow = packed_act_row_bytes(a0.type, a0.cols);
   const bool act32 = packed_act32(a0.type);
-  // Q4_0/Q8_0: whole chunks of kActChunk tokens (packed_kernels.h).
+  // Q4_0/Q5_0/Q8_0: whole chunks of kActChunk tokens (packed_kernels.h).
   const int64_t x_rows = act32 ? (a0.n_tokens + kActChunk - 1) / kActChunk * kActChunk : a0.n_tokens;
   std::vector<std::byte> xq(xrow * static_cast<size_t>(x_rows));
   if (act32) {

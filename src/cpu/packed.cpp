@@ -52,6 +52,7 @@ bool packable(DType t, Isa isa, const CpuFeatures& f) {
   if (isa != Isa::kAvx512 || !f.avx512_vnni) return false;
   switch (t) {
     case DType::kQ4_0:
+    case DType::kQ5_0:
     case DType::kQ8_0:
     case DType::kQ4_K:
     case DType::kQ5_K:
@@ -68,6 +69,7 @@ PackedGemmFn select_packed_gemm(DType t, Isa isa) {
   if (!packable(t, isa)) return nullptr;
   switch (t) {
     case DType::kQ4_0: return gemm_q4_0x16_avx512vnni;
+    case DType::kQ5_0: return gemm_q5_0x16_avx512vnni;
     case DType::kQ8_0: return gemm_q8_0x16_avx512vnni;
     case DType::kQ4_K: return gemm_q4_kx16_avx512vnni;
     case DType::kQ5_K: return gemm_q5_kx16_avx512vnni;
@@ -79,6 +81,7 @@ PackedGemmFn select_packed_gemm(DType t, Isa isa) {
 size_t packed_group_bytes(DType t, int64_t cols) {
   switch (t) {
     case DType::kQ4_0: return static_cast<size_t>(cols / 32) * kPackRows * sizeof(BlockQ4_0);
+    case DType::kQ5_0: return static_cast<size_t>(cols / 32) * kPackRows * sizeof(BlockQ5_0);
     case DType::kQ8_0: return static_cast<size_t>(cols / 32) * kPackRows * sizeof(BlockQ8_0);
     case DType::kQ4_K: return static_cast<size_t>(cols / kQK_K) * PackedQ4K::kBytes;
     case DType::kQ5_K: return static_cast<size_t>(cols / kQK_K) * PackedQ5K::kBytes;
@@ -97,12 +100,41 @@ void pack_group_q8_0(const void* const rows[kPackRows], int64_t cols, std::byte*
   pack_legacy_group<BlockQ8_0>(rows, cols, dst, 0x80);
 }
 
+// Q5_0: the Q4_0 layout of d and the nibbles, then per row 4 bytes of the 5th bits
+// regrouped so that one 16-bit shift and a mask put them at bit 4 (packed_kernels.h).
+void pack_group_q5_0(const void* const rows[kPackRows], int64_t cols, std::byte* dst) {
+  const int64_t nb = cols / 32;
+  constexpr size_t kBlock = 2 * kPackRows + kPackRows * 16 + 64;
+  for (int64_t b = 0; b < nb; ++b, dst += kBlock) {
+    auto* d = reinterpret_cast<uint16_t*>(dst);
+    auto* q = reinterpret_cast<uint8_t*>(dst + 2 * kPackRows);
+    uint8_t* h = q + kPackRows * 16;
+    for (int r = 0; r < kPackRows; ++r) {
+      BlockQ5_0 blk{};
+      if (rows[r] != nullptr) std::memcpy(&blk, static_cast<const BlockQ5_0*>(rows[r]) + b, sizeof(blk));
+      d[r] = blk.d;
+      uint32_t qh;
+      std::memcpy(&qh, blk.qh, 4);
+      for (int j = 0; j < 4; ++j) std::memcpy(q + 64 * j + 4 * r, blk.qs + 4 * j, 4);
+      for (int k = 0; k < 4; ++k) {
+        uint8_t v = 0;
+        for (int j = 0; j < 4; ++j) {
+          v |= static_cast<uint8_t>(((qh >> (4 * j + k)) & 1u) << j);
+          v |= static_cast<uint8_t>(((qh >> (16 + 4 * j + k)) & 1u) << (4 + j));
+        }
+        h[4 * r + k] = v;
+      }
+    }
+  }
+}
+
 Result<PackedMatrix> pack_matrix(DType t, const void* w, int64_t rows, int64_t cols) {
   TANDEM_CHECK(rows > 0 && cols > 0 && cols % traits(t).block_elems == 0)
       << "pack_matrix: " << rows << "x" << cols << " of " << dtype_name(t);
   void (*pack_group)(const void* const*, int64_t, std::byte*) = nullptr;
   switch (t) {
     case DType::kQ4_0: pack_group = pack_group_q4_0; break;
+    case DType::kQ5_0: pack_group = pack_group_q5_0; break;
     case DType::kQ8_0: pack_group = pack_group_q8_0; break;
     case DType::kQ4_K: pack_group = pack_group_q4_k; break;
     case DType::kQ5_K: pack_group = pack_group_q5_k; break;
@@ -140,7 +172,7 @@ Result<PackedMatrix> pack_matrix(DType t, const void* w, int64_t rows, int64_t c
   return m;
 }
 
-bool packed_act32(DType t) { return t == DType::kQ4_0 || t == DType::kQ8_0; }
+bool packed_act32(DType t) { return t == DType::kQ4_0 || t == DType::kQ5_0 || t == DType::kQ8_0; }
 
 size_t packed_act_row_bytes(DType t, int64_t cols) {
   return packed_act32(t) ? static_cast<size_t>(cols / 32) * sizeof(ActBlock32)

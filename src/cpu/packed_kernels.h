@@ -11,6 +11,10 @@
 // Layouts of one block column of a 16-row group (lane r = row 16g + r):
 //   Q4_0 (288 bytes):  d[16] f16, then 4 chunks of 64 bytes; chunk j, bytes 4r..4r+3 =
 //                      row r's qs[4j .. 4j+3] (low nibbles: elements 4j.., high: 16+4j..).
+//   Q5_0 (352 bytes):  Q4_0's 288 bytes (the low 4 bits), then 64 bytes: bytes
+//                      4r..4r+3 = row r's 5th bits, byte k holding at bit j the bit of
+//                      element 4j+k and at bit 4+j that of element 16+4j+k (j = 0..3),
+//                      so for nibble chunk j one 16-bit shift puts them at bit 4.
 //   Q8_0 (544 bytes):  d[16] f16, then 8 chunks of 64 bytes; chunk j, bytes 4r..4r+3 =
 //                      row r's qs[4j .. 4j+3] + 128 (as unsigned bytes).
 //   Q4_K (2368 bytes, one 256-column super-block; packed_kquant.cpp):
@@ -52,7 +56,7 @@ struct ActBlock32 {
 };
 static_assert(sizeof(ActBlock32) == 40);
 
-// Q4_0/Q8_0 activations are interleaved by chunks of kActChunk tokens, so one pointer
+// Q4_0/Q5_0/Q8_0 activations are interleaved by chunks of kActChunk tokens, so one pointer
 // reaches every token's block b: token t's block b is at
 //   x[(t / kActChunk * nb + b) * kActChunk + t % kActChunk]   (nb = cols / 32 blocks;
 // a partial last chunk keeps the stride). Q4_K/Q6_K activations are plain rows.
@@ -60,7 +64,7 @@ constexpr int kActChunk = 8;
 
 struct PackedGemm {
   const PackedMatrix* w;
-  const void* x;          // ActBlock32 in chunks (above) for Q4_0/Q8_0, the chunk of
+  const void* x;          // ActBlock32 in chunks (above) for Q4_0/Q5_0/Q8_0, the chunk of
                           // token 0 first; BlockQ8_K rows x_stride bytes apart for Q4_K/Q6_K
   size_t x_stride;
   int64_t n_tokens;
@@ -76,22 +80,23 @@ using PackedGemmFn = void (*)(const PackedGemm& a);
 // where packable(t, isa) is false.
 PackedGemmFn select_packed_gemm(DType t, Isa isa);
 
-// Whether packed kernels for t read ActBlock32 chunks (Q4_0, Q8_0); else Q8_K rows.
+// Whether packed kernels for t read ActBlock32 chunks (Q4_0, Q5_0, Q8_0); else Q8_K rows.
 bool packed_act32(DType t);
 // The activation format a packed kernel for weight type t reads: kF32 stands for
-// ActBlock32 rows (Q4_0, Q8_0), kQ8_K for BlockQ8_K rows (Q4_K, Q6_K).
+// ActBlock32 rows (Q4_0, Q5_0, Q8_0), kQ8_K for BlockQ8_K rows (the K types).
 size_t packed_act_row_bytes(DType t, int64_t cols);
 // x: cols floats -> dst: packed_act_row_bytes(t, cols) bytes (reference rounding),
 // blocks contiguous.
 void quantize_packed_act(DType t, const float* x, void* dst, int64_t cols);
 
 // ---- AVX-512 F/BW/VL/DQ + VNNI ------------------------------------------------------
-// quantize_packed_act for Q4_0/Q8_0 (nb blocks of 32), the same bytes.
+// quantize_packed_act for Q4_0/Q5_0/Q8_0 (nb blocks of 32), the same bytes.
 // quantize_row_ref(kQ8_K) for nb blocks of 256, the same bytes (quant_act_avx512.cpp).
 void quantize_q8_k_avx512(const float* x, BlockQ8_K* y, int64_t nb);
 // Block b goes to dst[b * dst_step].
 void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb, int64_t dst_step);  // packed_legacy_avx512.cpp
 void gemm_q4_0x16_avx512vnni(const PackedGemm& a);  // packed_legacy_avx512.cpp
+void gemm_q5_0x16_avx512vnni(const PackedGemm& a);
 void gemm_q8_0x16_avx512vnni(const PackedGemm& a);
 void gemm_q4_kx16_avx512vnni(const PackedGemm& a);  // packed_kquant_avx512.cpp
 void gemm_q5_kx16_avx512vnni(const PackedGemm& a);
@@ -113,6 +118,7 @@ struct PackedQ6K {
 
 // Packing of one group (16 source rows, the missing ones null) into dst (group_bytes).
 void pack_group_q4_0(const void* const rows[16], int64_t cols, std::byte* dst);
+void pack_group_q5_0(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q8_0(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q4_k(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q5_k(const void* const rows[16], int64_t cols, std::byte* dst);

@@ -1,17 +1,18 @@
-// AVX-512 VNNI kernels for packed Q4_0 and Q8_0 weights (layouts: packed_kernels.h).
+// AVX-512 VNNI kernels for packed Q4_0, Q5_0 and Q8_0 weights (layouts: packed_kernels.h).
 // Built with the AVX-512 F/BW/VL/DQ/VNNI flags and -ffp-contract=off only.
 //
 // Lane r of every vector is row r of the 16-row group, so a block column costs, per
 // token: vpdpbusd over 4-byte chunks (Q4_0: 8, two per 64-byte load after splitting
-// nibbles; Q8_0: 8), each with that chunk's 4 activation bytes broadcast; then the
-// block's term in f32. The unsigned weights' offset (Q4_0: 8, Q8_0: the stored + 128)
+// nibbles; Q5_0: the same with the 5th bits or-ed in at bit 4; Q8_0: 8), each with that
+// chunk's 4 activation bytes broadcast; then the block's term in f32. The unsigned
+// weights' offset (Q4_0: 8, Q5_0: 16, Q8_0: the stored + 128)
 // comes out through the lane's starting value, -offset * sum(x block), so the int32 sum
 // is the reference's exactly. The f32 term is (d_w * d_x) * isum added to the running
 // sum in block order without FMA: the reference's operations, so results are
 // bit-identical to vec_dot_ref. Up to kMaxTokens tokens share each unpacked weight
 // chunk (prefill); one token runs two independent vpdpbusd chains per block.
 //
-// Everything here has internal linkage except the two entry points.
+// Everything here has internal linkage except the entry points.
 #include <immintrin.h>
 
 #include <cstring>
@@ -29,19 +30,27 @@ constexpr int kMaxTokens = kActChunk;
   return _mm512_set1_epi32(v);
 }
 
-// kQ4: Q4_0 (4 chunks of nibble pairs, offset 8); else Q8_0 (8 chunks, offset 128).
-template <bool kQ4, int T>
+enum class Legacy { kQ4_0, kQ5_0, kQ8_0 };
+
+// Q4_0: 4 chunks of nibble pairs, offset 8; Q5_0: the same and a chunk of 5th bits,
+// offset 16; Q8_0: 8 chunks, offset 128.
+template <Legacy kType, int T>
 [[gnu::always_inline]] inline void group_tokens(const std::byte* gw, int64_t nb,
                                                 const ActBlock32* xc, float* const* y,
                                                 int valid_rows) {
-  constexpr size_t kBlockBytes = kQ4 ? 2 * 16 + 16 * 16 : 2 * 16 + 16 * 32;
-  constexpr int kOffset = kQ4 ? 8 : 128;
+  constexpr bool kQ4 = kType != Legacy::kQ8_0;  // nibble chunks
+  constexpr bool kQ5 = kType == Legacy::kQ5_0;
+  constexpr size_t kBlockBytes = kType == Legacy::kQ4_0 ? 2 * 16 + 16 * 16
+                                 : kQ5                  ? 2 * 16 + 16 * 16 + 64
+                                                        : 2 * 16 + 16 * 32;
+  constexpr int kOffset = kType == Legacy::kQ4_0 ? 8 : kQ5 ? 16 : 128;
   constexpr size_t kPrefetchBlocks = 8192 / kBlockBytes + 1;
   constexpr int kChains = T == 1 ? 2 : 1;
   __m512 acc[T];
   #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i bit4 = _mm512_set1_epi8(0x10);
   for (int64_t b = 0; b < nb; ++b) {
     const std::byte* p = gw + static_cast<size_t>(b) * kBlockBytes;
     // The block column about 8 KiB ahead into L1 while b is computed. Each 64-byte
@@ -65,8 +74,16 @@ template <bool kQ4, int T>
       #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) {
         const __m512i raw = _mm512_loadu_si512(q + j);
-        const __m512i lo = _mm512_and_si512(raw, low4);
-        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+        __m512i lo = _mm512_and_si512(raw, low4);
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+        if constexpr (kQ5) {
+          // 5th bits: bit j of each byte -> bit 4 (low elements), bit 4+j (high). The
+          // 16-bit shifts (left by 1..4, right by 0..3) never carry a bit of the other
+          // byte into bit 4.
+          const __m512i h = _mm512_loadu_si512(q + 4);
+          lo = _mm512_ternarylogic_epi32(lo, _mm512_slli_epi16(h, 4 - j), bit4, 0xf8);  // lo | (x & bit4)
+          hi = _mm512_ternarylogic_epi32(hi, _mm512_srli_epi16(h, j), bit4, 0xf8);
+        }
         #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
           isum[t][0] = _mm512_dpbusd_epi32(isum[t][0], lo, bcast4(x[t].qs + 4 * j));
@@ -97,7 +114,7 @@ template <bool kQ4, int T>
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y[t], m, acc[t]);
 }
 
-template <bool kQ4>
+template <Legacy kType>
 void gemm_legacy(const PackedGemm& a) {
   const int64_t nb = a.w->cols / 32;
   float* y[kMaxTokens];
@@ -110,14 +127,14 @@ void gemm_legacy(const PackedGemm& a) {
       const ActBlock32* x = static_cast<const ActBlock32*>(a.x) + t0 / kActChunk * nb * kActChunk;
       for (int t = 0; t < n; ++t) y[t] = a.y + (t0 + t) * a.y_stride + row0;
       switch (n) {
-        case 1: group_tokens<kQ4, 1>(gw, nb, x, y, valid); break;
-        case 2: group_tokens<kQ4, 2>(gw, nb, x, y, valid); break;
-        case 3: group_tokens<kQ4, 3>(gw, nb, x, y, valid); break;
-        case 4: group_tokens<kQ4, 4>(gw, nb, x, y, valid); break;
-        case 5: group_tokens<kQ4, 5>(gw, nb, x, y, valid); break;
-        case 6: group_tokens<kQ4, 6>(gw, nb, x, y, valid); break;
-        case 7: group_tokens<kQ4, 7>(gw, nb, x, y, valid); break;
-        default: group_tokens<kQ4, 8>(gw, nb, x, y, valid); break;
+        case 1: group_tokens<kType, 1>(gw, nb, x, y, valid); break;
+        case 2: group_tokens<kType, 2>(gw, nb, x, y, valid); break;
+        case 3: group_tokens<kType, 3>(gw, nb, x, y, valid); break;
+        case 4: group_tokens<kType, 4>(gw, nb, x, y, valid); break;
+        case 5: group_tokens<kType, 5>(gw, nb, x, y, valid); break;
+        case 6: group_tokens<kType, 6>(gw, nb, x, y, valid); break;
+        case 7: group_tokens<kType, 7>(gw, nb, x, y, valid); break;
+        default: group_tokens<kType, 8>(gw, nb, x, y, valid); break;
       }
     }
   }
@@ -157,7 +174,8 @@ void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb, int64_t 
   }
 }
 
-void gemm_q4_0x16_avx512vnni(const PackedGemm& a) { gemm_legacy<true>(a); }
-void gemm_q8_0x16_avx512vnni(const PackedGemm& a) { gemm_legacy<false>(a); }
+void gemm_q4_0x16_avx512vnni(const PackedGemm& a) { gemm_legacy<Legacy::kQ4_0>(a); }
+void gemm_q5_0x16_avx512vnni(const PackedGemm& a) { gemm_legacy<Legacy::kQ5_0>(a); }
+void gemm_q8_0x16_avx512vnni(const PackedGemm& a) { gemm_legacy<Legacy::kQ8_0>(a); }
 
 }  // namespace tandem::cpu

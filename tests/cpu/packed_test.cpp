@@ -19,7 +19,7 @@
 namespace tandem {
 namespace {
 
-constexpr DType kTypes[] = {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+constexpr DType kTypes[] = {DType::kQ4_0, DType::kQ5_0, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 std::vector<int64_t> cols_for(DType t) {
   if (t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K) return {256, 768};
@@ -38,7 +38,7 @@ TEST(Packed, AvailableWhereTheCpuHasVnni) {
     EXPECT_FALSE(cpu::packable(t, cpu::Isa::kAvx2, f));
     EXPECT_FALSE(cpu::packable(t, cpu::Isa::kScalar, f));
   }
-  EXPECT_FALSE(cpu::packable(DType::kQ5_0, cpu::Isa::kAvx512, f));
+  EXPECT_EQ(cpu::packable(DType::kQ5_0, cpu::Isa::kAvx512, f), vnni);
   EXPECT_FALSE(cpu::packable(DType::kQ5_1, cpu::Isa::kAvx512, f));
   EXPECT_FALSE(cpu::packable(DType::kF16, cpu::Isa::kAvx512, f));
 }
@@ -156,7 +156,7 @@ TEST(Packed, SharedInputMatchesReference) {
   if (!cpu::packable(DType::kQ4_0, cpu::Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
   const cpu::ThreadArena arena(2);
   const cpu::CpuLane lane{cpu::Isa::kAvx512, &arena};
-  for (DType type : {DType::kQ4_0, DType::kQ8_0}) {
+  for (DType type : {DType::kQ4_0, DType::kQ5_0, DType::kQ8_0}) {
     constexpr int64_t kCols = 4128;
     const int64_t rows[] = {130, 33, 33};
     std::vector<testing::GemvCase> cases;
