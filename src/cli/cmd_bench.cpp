@@ -29,6 +29,59 @@ double layer_matmul_ops(const Model& m) {
   return ops;
 }
 
+// Per op: time per decode step, share of the step, and for matrix ops the rate at
+// which they read weights against the read bandwidth. "other" is the step's wall time
+// the ops do not cover (sampling, bookkeeping).
+struct ProfileLine {
+  std::string op;
+  double ms_per_step, share, weight_gbs;  // weight_gbs: 0 for ops without weights
+};
+
+std::vector<ProfileLine> profile_lines(const BenchRow& r) {
+  std::vector<ProfileLine> lines;
+  const StepProfile& p = r.profile;
+  const double steps = static_cast<double>(std::max<int64_t>(1, p.passes));
+  for (int i = 0; i < static_cast<int>(StepOp::kCount); ++i) {
+    const double s = p.seconds[static_cast<size_t>(i)];
+    const double gbs = s > 0 && p.weight_bytes[static_cast<size_t>(i)] > 0
+                           ? static_cast<double>(p.weight_bytes[static_cast<size_t>(i)]) / s / 1e9 : 0;
+    lines.push_back({std::string(step_op_name(static_cast<StepOp>(i))), 1e3 * s / steps, s / r.seconds, gbs});
+  }
+  const double other = std::max(0.0, r.seconds - p.total_seconds());
+  lines.push_back({"other", 1e3 * other / steps, other / r.seconds, 0});
+  return lines;
+}
+
+nlohmann::json profile_json(const BenchRow& r, double read_gbs) {
+  nlohmann::json ops = nlohmann::json::object();
+  for (const ProfileLine& l : profile_lines(r)) {
+    nlohmann::json j = {{"ms_per_step", l.ms_per_step}, {"share", l.share}};
+    if (l.weight_gbs > 0) {
+      j["weight_gbs"] = l.weight_gbs;
+      j["read_bw_fraction"] = l.weight_gbs / read_gbs;
+    }
+    ops[l.op] = j;
+  }
+  return {{"steps", r.profile.passes}, {"ops", ops}};
+}
+
+void print_profile(const BenchRow& r, double read_gbs) {
+  std::printf("\nprofile of %s: %lld decode steps, %.2f ms per step\n", r.test.c_str(),
+              static_cast<long long>(r.profile.passes),
+              1e3 * r.seconds / static_cast<double>(std::max<int64_t>(1, r.profile.passes)));
+  std::printf("| %-20s | %9s | %6s | %11s | %10s |\n", "op", "ms/step", "share", "weight GB/s", "of read bw");
+  std::printf("|%s|%s|%s|%s|%s|\n", std::string(22, '-').c_str(), std::string(11, '-').c_str(),
+              std::string(8, '-').c_str(), std::string(13, '-').c_str(), std::string(12, '-').c_str());
+  for (const ProfileLine& l : profile_lines(r)) {
+    char gbs[32] = "", frac[32] = "";
+    if (l.weight_gbs > 0) {
+      std::snprintf(gbs, sizeof gbs, "%.1f", l.weight_gbs);
+      std::snprintf(frac, sizeof frac, "%.1f%%", 100 * l.weight_gbs / read_gbs);
+    }
+    std::printf("| %-20s | %9.3f | %5.1f%% | %11s | %10s |\n", l.op.c_str(), l.ms_per_step, 100 * l.share, gbs, frac);
+  }
+}
+
 }  // namespace
 
 int cmd_bench(const BenchOptions& o) {
@@ -64,7 +117,7 @@ int cmd_bench(const BenchOptions& o) {
   }
   for (int32_t n : o.n_gen) {
     if (n == 0) continue;
-    auto r = bench_generation(ctx, n, o.reps, bos);
+    auto r = bench_generation(ctx, n, o.reps, bos, o.profile);
     if (!r) return fail(r.error());
     rows.push_back(std::move(*r));
   }
@@ -80,6 +133,7 @@ int cmd_bench(const BenchOptions& o) {
       if (r.n_gen > 0) {
         j["roofline_ts"] = roofline_ts;
         j["roofline_fraction"] = r.avg_ts / roofline_ts;
+        if (o.profile) j["profile"] = profile_json(r, bw.gb_per_s);
       }
       if (r.n_prompt > 0) {
         j["gops"] = r.avg_ts * ops_per_token / 1e9;
@@ -120,6 +174,9 @@ int cmd_bench(const BenchOptions& o) {
     std::printf("| %-32s | %6.1f MiB | %6.1fM | %7d | %8s | %20s | %9s |\n", name.c_str(),
                 model.weight_bytes() / 1048576.0, n_params / 1e6, threads, r.test.c_str(), ts, roof);
   }
+  if (o.profile)
+    for (const BenchRow& r : rows)
+      if (r.n_gen > 0) print_profile(r, bw.gb_per_s);
   return 0;
 }
 

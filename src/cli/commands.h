@@ -91,6 +91,7 @@ struct BenchOptions {
   std::vector<int32_t> n_gen{128};     // 0 skips
   int32_t reps = 5;
   bool json = false;
+  bool profile = false;  // op-by-op times of the generation tests
 };
 
 int cmd_run(const RunOptions& o);

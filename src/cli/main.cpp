@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
   c_bench->add_option("-n,--n-gen", bench.n_gen, "generation lengths (0: skip)")->delimiter(',');
   c_bench->add_option("-r,--repetitions", bench.reps, "repetitions of each test")->check(CLI::PositiveNumber);
   c_bench->add_flag("--json", bench.json, "print a JSON array of rows");
+  c_bench->add_flag("--profile", bench.profile, "time each op of the generation tests (ms per step, weight GB/s vs read bandwidth)");
 
   InspectOptions insp;
   CLI::App* c_insp = app.add_subcommand("inspect", "print a GGUF file's metadata and tensors");

@@ -17,6 +17,18 @@ void summarize(BenchRow& r) {
   r.stddev_ts = r.samples_ts.size() > 1 ? std::sqrt(var / static_cast<double>(r.samples_ts.size() - 1)) : 0;
 }
 
+// The Context's profile while it lives (also when a decode error returns early).
+class ProfileScope {
+ public:
+  ProfileScope(Context& ctx, StepProfile* p) : ctx_(ctx) { ctx_.set_profile(p); }
+  ~ProfileScope() { ctx_.set_profile(nullptr); }
+  ProfileScope(const ProfileScope&) = delete;
+  ProfileScope& operator=(const ProfileScope&) = delete;
+
+ private:
+  Context& ctx_;
+};
+
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -47,7 +59,7 @@ Result<BenchRow> bench_prompt(Context& ctx, int32_t n_prompt, int32_t reps, int3
   return r;
 }
 
-Result<BenchRow> bench_generation(Context& ctx, int32_t n_gen, int32_t reps, int32_t bos) {
+Result<BenchRow> bench_generation(Context& ctx, int32_t n_gen, int32_t reps, int32_t bos, bool profile) {
   if (n_gen <= 0 || n_gen > ctx.n_ctx())
     return Error(Code::kInvalidArgument) << "tg" << n_gen << " needs a context of at least " << n_gen
                                          << " tokens (have " << ctx.n_ctx() << ")";
@@ -57,6 +69,7 @@ Result<BenchRow> bench_generation(Context& ctx, int32_t n_gen, int32_t reps, int
   const int32_t first[1] = {bos >= 0 ? bos : 0};
   for (int32_t i = -1; i < reps; ++i) {
     ctx.truncate(0, 0);
+    const ProfileScope scope(ctx, profile && i >= 0 ? &r.profile : nullptr);
     const double t0 = now_s();
     int32_t token = first[0];
     for (int32_t k = 0; k < n_gen; ++k) {
@@ -65,7 +78,10 @@ Result<BenchRow> bench_generation(Context& ctx, int32_t n_gen, int32_t reps, int
       token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     }
     const double dt = now_s() - t0;
-    if (i >= 0) r.samples_ts.push_back(n_gen / dt);
+    if (i >= 0) {
+      r.samples_ts.push_back(n_gen / dt);
+      r.seconds += dt;
+    }
   }
   ctx.truncate(0, 0);
   summarize(r);

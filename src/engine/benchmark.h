@@ -9,6 +9,7 @@
 
 #include "core/status.h"
 #include "engine/context.h"
+#include "engine/step_profile.h"
 
 namespace tandem {
 
@@ -19,10 +20,15 @@ struct BenchRow {
   std::vector<double> samples_ts;  // tokens per second of each repetition
   double avg_ts = 0;
   double stddev_ts = 0;
+  double seconds = 0;          // wall time of the counted repetitions
+  StepProfile profile;         // op times of the counted repetitions, when asked for
 };
 
 Result<BenchRow> bench_prompt(Context& ctx, int32_t n_prompt, int32_t reps, int32_t bos);
-Result<BenchRow> bench_generation(Context& ctx, int32_t n_gen, int32_t reps, int32_t bos);
+// With `profile`, the counted repetitions also fill BenchRow::profile (the warm-up does
+// not, and the Context's profile is off again on return).
+Result<BenchRow> bench_generation(Context& ctx, int32_t n_gen, int32_t reps, int32_t bos,
+                                  bool profile = false);
 
 // Bytes of weights one decode step reads: every tensor once, except that an untied
 // token embedding is read one row per token.

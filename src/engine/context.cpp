@@ -28,6 +28,10 @@ void linear(const cpu::CpuLane& lane, const WeightView& w, const float* x, int64
   cpu::matmul(lane, linear_args(w, x, n_tokens, y));
 }
 
+uint64_t matrix_bytes(const WeightView& w) {
+  return *row_bytes(w.type, static_cast<uint64_t>(w.cols)) * static_cast<uint64_t>(w.rows);
+}
+
 void add_bias(const WeightView& b, float* y, int64_t n_tokens) {
   if (!b.present()) return;
   const float* bias = static_cast<const float*>(b.data);
@@ -108,43 +112,69 @@ void Context::forward(std::span<const int32_t> tokens, SeqKv& seq, int32_t pos0,
   grow(gate_, n * c.n_ff);
   grow(up_, n * c.n_ff);
 
+  StepProfile* const prof = profile_;
+  if (prof != nullptr) ++prof->passes;
   const WeightView& emb = model_.token_embd();
   const size_t emb_row = *row_bytes(emb.type, static_cast<uint64_t>(d));
-  for (int64_t t = 0; t < n; ++t)
-    cpu::dequantize_row_ref(emb.type, static_cast<const std::byte*>(emb.data) + emb_row * static_cast<size_t>(tokens[static_cast<size_t>(t)]),
-                            x_.data() + t * d, d);
+  {
+    StepTimer timer(prof, StepOp::kEmbed, emb_row * static_cast<uint64_t>(n));
+    for (int64_t t = 0; t < n; ++t)
+      cpu::dequantize_row_ref(emb.type, static_cast<const std::byte*>(emb.data) + emb_row * static_cast<size_t>(tokens[static_cast<size_t>(t)]),
+                              x_.data() + t * d, d);
+  }
+  const auto norm = [&](const WeightView& w, int64_t first, int64_t count) {
+    StepTimer timer(prof, StepOp::kNorm);
+    for (int64_t t = first; t < first + count; ++t)
+      cpu::rms_norm_ref(x_.data() + t * d, static_cast<const float*>(w.data), xn_.data() + (t - first) * d, d, c.rms_eps);
+  };
+  const auto residual = [&] {
+    StepTimer timer(prof, StepOp::kResidual);
+    for (int64_t i = 0; i < n * d; ++i) x_[static_cast<size_t>(i)] += tmp_[static_cast<size_t>(i)];
+  };
 
   for (int32_t il = 0; il < c.n_layer; ++il) {
     const LayerWeights& L = model_.layers()[static_cast<size_t>(il)];
-    for (int64_t t = 0; t < n; ++t)
-      cpu::rms_norm_ref(x_.data() + t * d, static_cast<const float*>(L.attn_norm.data), xn_.data() + t * d, d, c.rms_eps);
-    const cpu::MatmulArgs qkv[] = {linear_args(L.wq, xn_.data(), n, q_.data()),
-                                   linear_args(L.wk, xn_.data(), n, k_.data()),
-                                   linear_args(L.wv, xn_.data(), n, v_.data())};
-    cpu::matmul_shared_input(lane_, qkv);
-    add_bias(L.bq, q_.data(), n);
-    add_bias(L.bk, k_.data(), n);
-    add_bias(L.bv, v_.data(), n);
+    norm(L.attn_norm, 0, n);
+    {
+      StepTimer timer(prof, StepOp::kQkv, matrix_bytes(L.wq) + matrix_bytes(L.wk) + matrix_bytes(L.wv));
+      const cpu::MatmulArgs qkv[] = {linear_args(L.wq, xn_.data(), n, q_.data()),
+                                     linear_args(L.wk, xn_.data(), n, k_.data()),
+                                     linear_args(L.wv, xn_.data(), n, v_.data())};
+      cpu::matmul_shared_input(lane_, qkv);
+      add_bias(L.bq, q_.data(), n);
+      add_bias(L.bk, k_.data(), n);
+      add_bias(L.bv, v_.data(), n);
+    }
     attention_layer(il, seq, pos0, n);
-    linear(lane_, L.wo, attn_.data(), n, tmp_.data());
-    for (int64_t i = 0; i < n * d; ++i) x_[static_cast<size_t>(i)] += tmp_[static_cast<size_t>(i)];
+    {
+      StepTimer timer(prof, StepOp::kAttnOut, matrix_bytes(L.wo));
+      linear(lane_, L.wo, attn_.data(), n, tmp_.data());
+    }
+    residual();
 
-    for (int64_t t = 0; t < n; ++t)
-      cpu::rms_norm_ref(x_.data() + t * d, static_cast<const float*>(L.ffn_norm.data), xn_.data() + t * d, d, c.rms_eps);
-    const cpu::MatmulArgs gate_up[] = {linear_args(L.w_gate, xn_.data(), n, gate_.data()),
-                                       linear_args(L.w_up, xn_.data(), n, up_.data())};
-    cpu::matmul_shared_input(lane_, gate_up);
-    cpu::silu_mul(lane_, gate_.data(), up_.data(), gate_.data(), n * c.n_ff);
-    linear(lane_, L.w_down, gate_.data(), n, tmp_.data());
-    for (int64_t i = 0; i < n * d; ++i) x_[static_cast<size_t>(i)] += tmp_[static_cast<size_t>(i)];
+    norm(L.ffn_norm, 0, n);
+    {
+      StepTimer timer(prof, StepOp::kGateUp, matrix_bytes(L.w_gate) + matrix_bytes(L.w_up));
+      const cpu::MatmulArgs gate_up[] = {linear_args(L.w_gate, xn_.data(), n, gate_.data()),
+                                         linear_args(L.w_up, xn_.data(), n, up_.data())};
+      cpu::matmul_shared_input(lane_, gate_up);
+    }
+    {
+      StepTimer timer(prof, StepOp::kSiluMul);
+      cpu::silu_mul(lane_, gate_.data(), up_.data(), gate_.data(), n * c.n_ff);
+    }
+    {
+      StepTimer timer(prof, StepOp::kDown, matrix_bytes(L.w_down));
+      linear(lane_, L.w_down, gate_.data(), n, tmp_.data());
+    }
+    residual();
   }
 
   const int64_t first = all_logits ? 0 : n - 1;
   const int64_t n_out = n - first;
-  for (int64_t t = first; t < n; ++t)
-    cpu::rms_norm_ref(x_.data() + t * d, static_cast<const float*>(model_.output_norm().data),
-                      xn_.data() + (t - first) * d, d, c.rms_eps);
+  norm(model_.output_norm(), first, n_out);
   grow(logits_, n_out * c.n_vocab);
+  StepTimer timer(prof, StepOp::kOutput, matrix_bytes(model_.output()));
   linear(lane_, model_.output(), xn_.data(), n_out, logits_.data());
 }
 
@@ -156,11 +186,14 @@ void Context::attention_layer(int32_t il, const SeqKv& seq, int32_t pos0, int64_
   rp.freq_scale = c.rope_freq_scale;
   rp.style = c.rope_style;
   rp.freq_factors = model_.rope_freqs().present() ? static_cast<const float*>(model_.rope_freqs().data) : nullptr;
-  for (int64_t t = 0; t < n; ++t) {
-    const int32_t pos = pos0 + static_cast<int32_t>(t);
-    cpu::rope_ref(q_.data() + t * c.q_dim(), c.n_head, c.head_dim, pos, rp);
-    cpu::rope_ref(k_.data() + t * c.kv_dim(), c.n_head_kv, c.head_dim, pos, rp);
-    kv_.write(il, seq, pos, k_.data() + t * c.kv_dim(), v_.data() + t * c.kv_dim());
+  {
+    StepTimer timer(profile_, StepOp::kRopeKv);
+    for (int64_t t = 0; t < n; ++t) {
+      const int32_t pos = pos0 + static_cast<int32_t>(t);
+      cpu::rope_ref(q_.data() + t * c.q_dim(), c.n_head, c.head_dim, pos, rp);
+      cpu::rope_ref(k_.data() + t * c.kv_dim(), c.n_head_kv, c.head_dim, pos, rp);
+      kv_.write(il, seq, pos, k_.data() + t * c.kv_dim(), v_.data() + t * c.kv_dim());
+    }
   }
   const cpu::PagedKv view = kv_.layer_view(il);
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
@@ -174,6 +207,7 @@ void Context::attention_layer(int32_t il, const SeqKv& seq, int32_t pos0, int64_
   b.block_table = seq.table;
   b.n_ctx0 = pos0 + 1;
   b.scale = scale;
+  StepTimer timer(profile_, StepOp::kAttention);
   cpu::attention_decode(lane_, b);
 }
 

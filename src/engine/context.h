@@ -13,6 +13,7 @@
 #include "cpu/thread_arena.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
+#include "engine/step_profile.h"
 
 namespace tandem {
 
@@ -45,6 +46,8 @@ class Context {
   void truncate(SeqId seq, int32_t n_keep);
   // Makes `dst` share `src`'s cached tokens (prefix sharing).
   void fork(SeqId src, SeqId dst);
+  // Forward passes add their op times to `p` (not owned; null, the default: off).
+  void set_profile(StepProfile* p) { profile_ = p; }
 
  private:
   Context(const Model& m, const ContextConfig& cfg, KvCache kv, int32_t n_ctx, cpu::Isa isa);
@@ -58,6 +61,7 @@ class Context {
   KvCache kv_;
   int32_t n_ctx_;
   std::vector<SeqKv> seqs_;  // [n_seq]
+  StepProfile* profile_ = nullptr;
   // Scratch, [n_tokens, width] row-major; grown on demand.
   std::vector<float> x_, xn_, q_, k_, v_, attn_, tmp_, gate_, up_, logits_;
 };
