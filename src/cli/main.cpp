@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   c_mk->add_option("--preset", mk.preset, "model shape")
       ->required()
       ->check(CLI::IsMember({"tiny", "llama3.2-1b", "llama2-7b", "llama3.1-8b", "qwen2.5-0.5b"}));
-  c_mk->add_option("--type", mk.type, "weight type (f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k q4_k_m q5_k_m)");
+  c_mk->add_option("--type", mk.type, "weight type (f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q4_k q5_k q6_k q3_k_m q4_k_m q5_k_m)");
   c_mk->add_option("-o,--out", mk.out, "output GGUF file")->required();
   c_mk->add_option("--vocab", mk.vocab, "copy the vocabulary of this GGUF file");
   c_mk->add_option("--tiktoken", mk.tiktoken, "build the vocabulary from a tiktoken tokenizer.model");

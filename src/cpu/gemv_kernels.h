@@ -37,6 +37,8 @@ void gemv_q5_1_avx2(const GemvRows& a);  // x: Q8_1
 void gemv_q4_k_avx2(const GemvRows& a);  // x: Q8_K
 void gemv_q5_k_avx2(const GemvRows& a);  // x: Q8_K
 void gemv_q6_k_avx2(const GemvRows& a);  // x: Q8_K
+void gemv_q2_k_avx2(const GemvRows& a);  // x: Q8_K (gemv_k23_avx2.cpp)
+void gemv_q3_k_avx2(const GemvRows& a);  // x: Q8_K (gemv_k23_avx2.cpp)
 void gemv_f32_avx2(const GemvRows& a);   // x: f32
 void gemv_f16_avx2(const GemvRows& a);   // x: f16
 void gemv_bf16_avx2(const GemvRows& a);  // x: bf16
@@ -51,6 +53,8 @@ void gemv_q5_1_avx512vnni(const GemvRows& a);
 void gemv_q4_k_avx512vnni(const GemvRows& a);
 void gemv_q5_k_avx512vnni(const GemvRows& a);
 void gemv_q6_k_avx512vnni(const GemvRows& a);
+void gemv_q2_k_avx512vnni(const GemvRows& a);  // gemv_k23_avx512.cpp
+void gemv_q3_k_avx512vnni(const GemvRows& a);  // gemv_k23_avx512.cpp
 
 // ---- AVX-512 F/BW/VL/DQ (gemv_float_avx512.cpp) --------------------------------------
 void gemv_f32_avx512(const GemvRows& a);

@@ -22,6 +22,8 @@ GemvRowsFn avx2_kernel(DType t) {
     case DType::kQ5_0: return gemv_q5_0_avx2;
     case DType::kQ4_1: return gemv_q4_1_avx2;
     case DType::kQ5_1: return gemv_q5_1_avx2;
+    case DType::kQ2_K: return gemv_q2_k_avx2;
+    case DType::kQ3_K: return gemv_q3_k_avx2;
     case DType::kQ4_K: return gemv_q4_k_avx2;
     case DType::kQ5_K: return gemv_q5_k_avx2;
     case DType::kQ6_K: return gemv_q6_k_avx2;
@@ -46,6 +48,8 @@ GemvRowsFn avx512_kernel(DType t, bool vnni) {
     case DType::kQ5_0: return gemv_q5_0_avx512vnni;
     case DType::kQ4_1: return gemv_q4_1_avx512vnni;
     case DType::kQ5_1: return gemv_q5_1_avx512vnni;
+    case DType::kQ2_K: return gemv_q2_k_avx512vnni;
+    case DType::kQ3_K: return gemv_q3_k_avx512vnni;
     case DType::kQ4_K: return gemv_q4_k_avx512vnni;
     case DType::kQ5_K: return gemv_q5_k_avx512vnni;
     case DType::kQ6_K: return gemv_q6_k_avx512vnni;
@@ -65,6 +69,8 @@ GemvRowsFn reference_gemv(DType t) {
     case DType::kQ5_0: return gemv_ref_rows<DType::kQ5_0>;
     case DType::kQ5_1: return gemv_ref_rows<DType::kQ5_1>;
     case DType::kQ8_0: return gemv_ref_rows<DType::kQ8_0>;
+    case DType::kQ2_K: return gemv_ref_rows<DType::kQ2_K>;
+    case DType::kQ3_K: return gemv_ref_rows<DType::kQ3_K>;
     case DType::kQ4_K: return gemv_ref_rows<DType::kQ4_K>;
     case DType::kQ5_K: return gemv_ref_rows<DType::kQ5_K>;
     case DType::kQ6_K: return gemv_ref_rows<DType::kQ6_K>;

@@ -1,8 +1,14 @@
 // Reference kernels for the K-quant super-blocks (256 elements): dequantization and
-// dot products of Q4_K, Q5_K, Q6_K and Q8_K, and the Q8_K activation quantizer. The
-// weight quantizers live in quant_k_quantize_ref.cpp.
+// dot products of Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and Q8_K, and the Q8_K activation
+// quantizer. The weight quantizers live in quant_k_quantize_ref.cpp.
 //
 // Element order (as GGML lays it out):
+// - Q2_K/Q3_K: 16 sub-blocks of 16; sub-block e / 16 holds element e. Each half h (128
+//   elements) uses qs[32h .. 32h+31]; for k = 0..3 and l = 0..31, element 128h + 32k + l
+//   is bits 2k, 2k+1 of qs[32h + l].
+//   Q2_K: scales[s] low nibble = scale, high nibble = min; x = d * scale * q - dmin * min.
+//   Q3_K: the third bit of element e is bit e / 32 of hmask[e % 32]; q = (low 2 bits)
+//   - 4 where that bit is clear, so q in -4..3; x = d * q3k_scale(s) * q.
 // - Q4_K/Q5_K: 8 sub-blocks of 32 with 6-bit scale and min (k4_scale_min). Each run of
 //   64 elements (chunk c = 0..3) uses qs[32c .. 32c+31]: low nibbles are elements
 //   64c + 0..31 (sub-block 2c), high nibbles 64c + 32..63 (sub-block 2c+1).
@@ -54,12 +60,47 @@ int q6k_value(const BlockQ6_K& b, int e) {
   return low | (high << 4);
 }
 
+// The 2-bit value (0..3) of element e of a Q2_K/Q3_K block's qs.
+int k23_low2(const uint8_t* qs, int e) {
+  const int half = e / 128, within = e % 128;
+  return (qs[32 * half + within % 32] >> (2 * (within / 32))) & 3;
+}
+
+// The signed value (-4..3) of element e of a Q3_K block.
+int q3k_value(const BlockQ3_K& b, int e) {
+  const bool high = ((b.hmask[e % 32] >> (e / 32)) & 1) != 0;
+  return k23_low2(b.qs, e) - (high ? 0 : 4);
+}
+
 // Round to nearest, ties to even (the default rounding mode), as GGML's nearest_int.
 int nearest_int(float v) { return static_cast<int>(std::nearbyint(v)); }
 
 }  // namespace
 
 // ---- dequantize ---------------------------------------------------------------------
+
+void dequantize_q2_k_ref(const BlockQ2_K* x, float* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK_K; ++b, y += kQK_K) {
+    const float d = fp16_to_f32(x[b].d);
+    const float dmin = fp16_to_f32(x[b].dmin);
+    for (int s = 0; s < kQK_K / 16; ++s) {
+      const float ds = d * static_cast<float>(x[b].scales[s] & 0x0f);
+      const float dm = dmin * static_cast<float>(x[b].scales[s] >> 4);
+      for (int e = 16 * s; e < 16 * s + 16; ++e)
+        y[e] = ds * static_cast<float>(k23_low2(x[b].qs, e)) - dm;
+    }
+  }
+}
+
+void dequantize_q3_k_ref(const BlockQ3_K* x, float* y, int64_t n) {
+  for (int64_t b = 0; b < n / kQK_K; ++b, y += kQK_K) {
+    const float d = fp16_to_f32(x[b].d);
+    for (int s = 0; s < kQK_K / 16; ++s) {
+      const float ds = d * static_cast<float>(q3k_scale(s, x[b].scales));
+      for (int e = 16 * s; e < 16 * s + 16; ++e) y[e] = ds * static_cast<float>(q3k_value(x[b], e));
+    }
+  }
+}
 
 void dequantize_q4_k_ref(const BlockQ4_K* x, float* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK_K; ++b, y += kQK_K) {
@@ -143,6 +184,40 @@ void quantize_q8_k_ref(const float* x, BlockQ8_K* y, int64_t n) {
 // Per super-block: isum = sum over sub-blocks of scale * (int dot of the sub-block);
 // the mins use the activation's bsums: summ = sum_j min_j * (bsums[2j] + bsums[2j+1]).
 // sumf += (d_w * d_x) * isum - (dmin_w * d_x) * summ.
+
+// Q2_K: the same with 16 sub-blocks of 16, so summ = sum_s min_s * bsums[s].
+float vec_dot_q2_k_q8_k_ref(int64_t n, const BlockQ2_K* w, const BlockQ8_K* x) {
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    int32_t isum = 0, summ = 0;
+    for (int s = 0; s < kQK_K / 16; ++s) {
+      int32_t sub = 0;
+      for (int e = 16 * s; e < 16 * s + 16; ++e) sub += k23_low2(w[b].qs, e) * x[b].qs[e];
+      isum += (w[b].scales[s] & 0x0f) * sub;
+      summ += (w[b].scales[s] >> 4) * x[b].bsums[s];
+    }
+    const float d = fp16_to_f32(w[b].d) * x[b].d;
+    const float dmin = fp16_to_f32(w[b].dmin) * x[b].d;
+    sum += d * static_cast<float>(isum) - dmin * static_cast<float>(summ);
+  }
+  return sum;
+}
+
+// Q3_K (as Q6_K): isum = sum_s scale_s * sum over sub-block s of q x, q in -4..3;
+// sum += (d_w * d_x) * isum.
+float vec_dot_q3_k_q8_k_ref(int64_t n, const BlockQ3_K* w, const BlockQ8_K* x) {
+  float sum = 0.0f;
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    int32_t isum = 0;
+    for (int s = 0; s < kQK_K / 16; ++s) {
+      int32_t sub = 0;
+      for (int e = 16 * s; e < 16 * s + 16; ++e) sub += q3k_value(w[b], e) * x[b].qs[e];
+      isum += q3k_scale(s, w[b].scales) * sub;
+    }
+    sum += (fp16_to_f32(w[b].d) * x[b].d) * static_cast<float>(isum);
+  }
+  return sum;
+}
 
 float vec_dot_q4_k_q8_k_ref(int64_t n, const BlockQ4_K* w, const BlockQ8_K* x) {
   float sum = 0.0f;

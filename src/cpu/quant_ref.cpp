@@ -47,6 +47,8 @@ void dequantize_row_ref(DType t, const void* src, float* dst, int64_t n) {
     case DType::kQ5_1: dequantize_q5_1_ref(as<BlockQ5_1>(src), dst, n); return;
     case DType::kQ8_0: dequantize_q8_0_ref(as<BlockQ8_0>(src), dst, n); return;
     case DType::kQ8_1: dequantize_q8_1_ref(as<BlockQ8_1>(src), dst, n); return;
+    case DType::kQ2_K: dequantize_q2_k_ref(as<BlockQ2_K>(src), dst, n); return;
+    case DType::kQ3_K: dequantize_q3_k_ref(as<BlockQ3_K>(src), dst, n); return;
     case DType::kQ4_K: dequantize_q4_k_ref(as<BlockQ4_K>(src), dst, n); return;
     case DType::kQ5_K: dequantize_q5_k_ref(as<BlockQ5_K>(src), dst, n); return;
     case DType::kQ6_K: dequantize_q6_k_ref(as<BlockQ6_K>(src), dst, n); return;
@@ -68,6 +70,8 @@ void quantize_row_ref(DType t, const float* src, void* dst, int64_t n) {
     case DType::kQ5_1: quantize_q5_1_ref(src, as<BlockQ5_1>(dst), n); return;
     case DType::kQ8_0: quantize_q8_0_ref(src, as<BlockQ8_0>(dst), n); return;
     case DType::kQ8_1: quantize_q8_1_ref(src, as<BlockQ8_1>(dst), n); return;
+    case DType::kQ2_K: quantize_q2_k_ref(src, as<BlockQ2_K>(dst), n); return;
+    case DType::kQ3_K: quantize_q3_k_ref(src, as<BlockQ3_K>(dst), n); return;
     case DType::kQ4_K: quantize_q4_k_ref(src, as<BlockQ4_K>(dst), n); return;
     case DType::kQ5_K: quantize_q5_k_ref(src, as<BlockQ5_K>(dst), n); return;
     case DType::kQ6_K: quantize_q6_k_ref(src, as<BlockQ6_K>(dst), n); return;
@@ -87,6 +91,8 @@ DType vec_dot_type(DType t) {
     case DType::kQ8_0: return DType::kQ8_0;
     case DType::kQ4_1:
     case DType::kQ5_1: return DType::kQ8_1;
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
@@ -112,6 +118,8 @@ float vec_dot_ref(DType t, int64_t n, const void* w, const void* x) {
     case DType::kQ5_0: return vec_dot_q5_0_q8_0_ref(n, as<BlockQ5_0>(w), as<BlockQ8_0>(x));
     case DType::kQ5_1: return vec_dot_q5_1_q8_1_ref(n, as<BlockQ5_1>(w), as<BlockQ8_1>(x));
     case DType::kQ8_0: return vec_dot_q8_0_q8_0_ref(n, as<BlockQ8_0>(w), as<BlockQ8_0>(x));
+    case DType::kQ2_K: return vec_dot_q2_k_q8_k_ref(n, as<BlockQ2_K>(w), as<BlockQ8_K>(x));
+    case DType::kQ3_K: return vec_dot_q3_k_q8_k_ref(n, as<BlockQ3_K>(w), as<BlockQ8_K>(x));
     case DType::kQ4_K: return vec_dot_q4_k_q8_k_ref(n, as<BlockQ4_K>(w), as<BlockQ8_K>(x));
     case DType::kQ5_K: return vec_dot_q5_k_q8_k_ref(n, as<BlockQ5_K>(w), as<BlockQ8_K>(x));
     case DType::kQ6_K: return vec_dot_q6_k_q8_k_ref(n, as<BlockQ6_K>(w), as<BlockQ8_K>(x));

@@ -8,7 +8,7 @@
 // the dot runs on integers inside blocks with f32 accumulation across blocks.
 //
 // Types handled: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1 (activations only:
-// no vec_dot), Q4_K, Q5_K, Q6_K, Q8_K. Any other type is a caller bug (TANDEM_CHECK).
+// no vec_dot), Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K. Any other type is a caller bug (TANDEM_CHECK).
 // Byte layouts: core/quant_blocks.h. Per-type entry points: cpu/quant_ref_kernels.h.
 //
 // Matching llama.cpp (ggml-cpu): dequantization is bit-exact with GGML's layouts;

@@ -111,7 +111,7 @@ class TensorLister {
   void matrix(std::string name, uint64_t cols, uint64_t rows, MatrixRole role, int32_t layer,
               float std) {
     const MatrixTypeChoice c = matrix_type(ft_, role, layer, s_.n_layer, s_.tied,
-                                           static_cast<int64_t>(cols));
+                                           static_cast<int64_t>(cols), s_.n_head / s_.n_head_kv);
     PlannedTensor t;
     t.name = std::move(name);
     t.dims = {cols, rows};

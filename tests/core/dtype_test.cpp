@@ -19,6 +19,20 @@ TEST(DType, KnownLayouts) {
   EXPECT_FALSE(dtype_traits(999).has_value());
 }
 
+TEST(DType, TwoAndThreeBitKQuants) {
+  EXPECT_EQ(traits(DType::kQ2_K).block_bytes, 84);  // 16 scales, 64 qs, d, dmin
+  EXPECT_EQ(traits(DType::kQ3_K).block_bytes, 110);  // 32 hmask, 64 qs, 12 scales, d
+  EXPECT_EQ(traits(DType::kQ2_K).block_elems, 256);
+  EXPECT_TRUE(traits(DType::kQ2_K).supported);
+  EXPECT_TRUE(traits(DType::kQ3_K).supported);
+  EXPECT_EQ(row_bytes(DType::kQ2_K, 512), 168u);
+  EXPECT_EQ(row_bytes(DType::kQ3_K, 768), 330u);
+  EXPECT_FALSE(row_bytes(DType::kQ2_K, 896).has_value());  // 896 = 3.5 super-blocks
+  EXPECT_FALSE(row_bytes(DType::kQ3_K, 32).has_value());
+  EXPECT_EQ(parse_dtype("Q3_K"), DType::kQ3_K);
+  EXPECT_EQ(dtype_name(DType::kQ2_K), "q2_K");
+}
+
 TEST(DType, RowBytesChecksBlocksAndOverflow) {
   EXPECT_EQ(row_bytes(DType::kQ4_0, 64), 36u);
   EXPECT_FALSE(row_bytes(DType::kQ4_0, 33).has_value());

@@ -22,8 +22,9 @@ using cpu::Isa;
 using testing::GemvCase;
 
 constexpr DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ4_1,
-                            DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
-                            DType::kF16,  DType::kBF16, DType::kF32};
+                            DType::kQ5_1, DType::kQ2_K, DType::kQ3_K, DType::kQ4_K,
+                            DType::kQ5_K, DType::kQ6_K, DType::kF16,  DType::kBF16,
+                            DType::kF32};
 constexpr int64_t kRowCounts[] = {1, 3, 7, 67};
 
 // Column counts: 1, 3 and 129 blocks (odd counts; 4128 = 129 * 32), 1, 3 and 11

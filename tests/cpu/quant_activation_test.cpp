@@ -160,7 +160,7 @@ TEST(ActivationTypes, VecDotTypeTable) {
   EXPECT_EQ(cpu::vec_dot_type(DType::kBF16), DType::kBF16);
   for (DType t : {DType::kQ4_0, DType::kQ5_0, DType::kQ8_0}) EXPECT_EQ(cpu::vec_dot_type(t), DType::kQ8_0) << dtype_name(t);
   for (DType t : {DType::kQ4_1, DType::kQ5_1}) EXPECT_EQ(cpu::vec_dot_type(t), DType::kQ8_1) << dtype_name(t);
-  for (DType t : {DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ8_K})
+  for (DType t : {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ8_K})
     EXPECT_EQ(cpu::vec_dot_type(t), DType::kQ8_K) << dtype_name(t);
 }
 

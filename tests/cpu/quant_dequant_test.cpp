@@ -152,6 +152,88 @@ TEST(DequantKnownBlock, Q4_0TwoBlocks) {
 
 // ---- K-quants --------------------------------------------------------------------
 
+// Q2_K/Q3_K qs: byte 32h + l holds elements 128h + 32k + l in bits 2k, 2k+1.
+void pack_k23_low_bits(const std::vector<int>& low2, std::vector<uint8_t>& b, size_t qs_off) {
+  for (int e = 0; e < 256; ++e) {
+    const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+    b[qs_off + 32 * h + l] |= static_cast<uint8_t>(low2[e] << (2 * k));
+  }
+}
+
+TEST(DequantKnownBlock, Q2_K) {
+  // Layout: scales (16: scale low nibble, min high nibble) qs (64) d (2) dmin (2) = 84.
+  std::vector<uint8_t> b(84);
+  std::vector<int> sc(16), mn(16), q(256);
+  for (int s = 0; s < 16; ++s) {
+    sc[s] = (s * 7 + 3) % 16;
+    mn[s] = (s * 5 + 1) % 16;
+    b[s] = static_cast<uint8_t>(sc[s] | (mn[s] << 4));
+  }
+  for (int e = 0; e < 256; ++e) q[e] = (e * 3 + e / 5) % 4;
+  pack_k23_low_bits(q, b, 16);
+  put_u16(b, 80, kHalf0_5);
+  put_u16(b, 82, kHalf0_25);
+  std::vector<float> want(256);
+  for (int e = 0; e < 256; ++e)
+    want[e] = 0.5f * static_cast<float>(sc[e / 16]) * static_cast<float>(q[e]) -
+              0.25f * static_cast<float>(mn[e / 16]);
+  const std::vector<float> y = dequant(DType::kQ2_K, b, 256);
+  expect_values(DType::kQ2_K, y, want);
+  EXPECT_EQ(y[0], -0.25f);   // sub-block 0: scale 3, min 1, q = 0
+  EXPECT_EQ(y[37], -1.75f);  // sub-block 2: scale 1, min 11, q = 118 % 4 = 2: 1 - 2.75
+  EXPECT_EQ(y[201], 7.25f);  // sub-block 12: scale 7, min 13, q = 643 % 4 = 3 (qs[41] bits 4-5)
+  EXPECT_EQ(y[255], -3.0f);  // sub-block 15: scale 12, min 12, q = 816 % 4 = 0
+}
+
+// Q3_K scales, each stored + 32 in 6 bits: the low nibble in byte s (s < 8) or the high
+// nibble of byte s - 8, the top 2 bits in bits 2 (s / 4), 2 (s / 4) + 1 of byte 8 + s % 4.
+constexpr std::array<int, 16> kSc3 = {-32, 31, 0, 1, -1, 17, -17, 5, -5, 30, -30, 8, -8, 2, -2, 16};
+
+std::array<uint8_t, 12> pack_q3k_scales(const std::array<int, 16>& sc) {
+  std::array<uint8_t, 12> s{};
+  for (int j = 0; j < 16; ++j) {
+    const int v = sc[j] + 32;
+    s[j % 8] |= static_cast<uint8_t>((v & 15) << (j < 8 ? 0 : 4));
+    s[8 + j % 4] |= static_cast<uint8_t>((v >> 4) << (2 * (j / 4)));
+  }
+  return s;
+}
+
+TEST(DequantKnownBlock, Q3KScaleUnpacking) {
+  const std::array<uint8_t, 12> s = pack_q3k_scales(kSc3);
+  for (int j = 0; j < 16; ++j) EXPECT_EQ(cpu::q3k_scale(j, s.data()), kSc3[j]) << "sub-block " << j;
+  // By hand: sub-block 0 stores 0; sub-block 1 stores 63 = 0b11'1111 -> byte 1 low
+  // nibble 15, byte 9 bits 0-1 = 3; sub-block 9 stores 62 = 0b11'1110 -> byte 1 high
+  // nibble 14, byte 9 bits 4-5 = 3.
+  EXPECT_EQ(s[1], 0xEF);
+  EXPECT_EQ(s[9] & 0x33, 0x33);
+  EXPECT_EQ(s[0] & 15, 0);
+}
+
+TEST(DequantKnownBlock, Q3_K) {
+  // Layout: hmask (32) qs (64) scales (12) d (2) = 110 bytes.
+  std::vector<uint8_t> b(110);
+  std::vector<int> q(256), low2(256);  // q in -4..3 = (low 2 bits | third bit << 2) - 4
+  for (int e = 0; e < 256; ++e) {
+    q[e] = (e * 5 + e / 7) % 8 - 4;
+    low2[e] = (q[e] + 4) & 3;
+    if (q[e] + 4 >= 4) b[e % 32] |= static_cast<uint8_t>(1 << (e / 32));  // hmask
+  }
+  pack_k23_low_bits(low2, b, 32);
+  const std::array<uint8_t, 12> s = pack_q3k_scales(kSc3);
+  std::copy(s.begin(), s.end(), b.begin() + 96);
+  put_u16(b, 108, kHalf0_125);
+  std::vector<float> want(256);
+  for (int e = 0; e < 256; ++e)
+    want[e] = 0.125f * static_cast<float>(kSc3[e / 16]) * static_cast<float>(q[e]);
+  const std::vector<float> y = dequant(DType::kQ3_K, b, 256);
+  expect_values(DType::kQ3_K, y, want);
+  EXPECT_EQ(y[0], 16.0f);     // scale -32, q = -4 (third bit clear)
+  EXPECT_EQ(y[17], 11.625f);  // scale 31, q = 87 % 8 - 4 = 3 (hmask[17] bit 0 set)
+  EXPECT_EQ(y[40], 0.0f);     // scale 0
+  EXPECT_EQ(y[250], 2.0f);    // scale 16, q = 1285 % 8 - 4 = 1 (hmask[26] bit 7 set)
+}
+
 constexpr std::array<int, 8> kSc = {1, 7, 63, 32, 17, 45, 2, 60};
 constexpr std::array<int, 8> kMn = {0, 3, 12, 63, 33, 5, 48, 19};
 

@@ -14,7 +14,7 @@
 //      f32 2.9e-7 -> 1e-6   f16 3.4e-4 -> 5e-4   bf16 2.7e-3 -> 4e-3
 //      q4_0 0.093 -> 0.13   q4_1 0.093 -> 0.12   q5_0 0.055 -> 0.075  q5_1 0.050 -> 0.07
 //      q8_0 0.0088 -> 0.012 q4_K 0.028 -> 0.04   q5_K 0.0144 -> 0.02  q6_K 0.0070 -> 0.01
-//      q8_K 0.0037 -> 0.0055
+//      q8_K 0.0037 -> 0.0055  q2_K 0.111 -> 0.15   q3_K 0.059 -> 0.08
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -42,6 +42,7 @@ constexpr DotBudget kBudgets[] = {
     {DType::kF32, 1e-6},  {DType::kF16, 5e-4},   {DType::kBF16, 4e-3},  {DType::kQ4_0, 0.13},
     {DType::kQ4_1, 0.12}, {DType::kQ5_0, 0.075}, {DType::kQ5_1, 0.07},  {DType::kQ8_0, 0.012},
     {DType::kQ4_K, 0.04}, {DType::kQ5_K, 0.02},  {DType::kQ6_K, 0.01},  {DType::kQ8_K, 0.0055},
+    {DType::kQ2_K, 0.15}, {DType::kQ3_K, 0.08},
 };
 
 int64_t block_elems(DType t) {
@@ -134,7 +135,7 @@ TEST(VecDotRef, WithinBudgetOfExactDot) {
 
 // The min terms matter: weights far from zero mean (all positive) still dot correctly.
 TEST(VecDotRef, OffsetWeightsUseMins) {
-  for (DType t : {DType::kQ4_1, DType::kQ5_1, DType::kQ4_K, DType::kQ5_K}) {
+  for (DType t : {DType::kQ4_1, DType::kQ5_1, DType::kQ2_K, DType::kQ4_K, DType::kQ5_K}) {
     const int64_t n = 3 * block_elems(t);
     std::vector<float> w = gaussian_row(n, 3), x = gaussian_row(n, 4);
     for (float& v : w) v = 2.0f + 0.3f * v;
@@ -234,6 +235,8 @@ TEST(GemvRef, QuantizedRowBytes) {
   EXPECT_EQ(cpu::quantized_row_bytes(DType::kF16, 7), 14u);
   EXPECT_EQ(cpu::quantized_row_bytes(DType::kQ4_0, 96), 3u * 18);
   EXPECT_EQ(cpu::quantized_row_bytes(DType::kQ8_1, 64), 2u * 36);
+  EXPECT_EQ(cpu::quantized_row_bytes(DType::kQ2_K, 768), 3u * 84);
+  EXPECT_EQ(cpu::quantized_row_bytes(DType::kQ3_K, 256), 110u);
   EXPECT_EQ(cpu::quantized_row_bytes(DType::kQ4_K, 768), 3u * 144);
   EXPECT_EQ(cpu::quantized_row_bytes(DType::kQ6_K, 256), 210u);
   EXPECT_EQ(cpu::quantized_row_bytes(DType::kQ8_K, 512), 2u * 292);

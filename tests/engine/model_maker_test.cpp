@@ -117,7 +117,8 @@ TEST_P(EveryType, TinyModelLoadsAndDecodesToFiniteLogits) {
 
 INSTANTIATE_TEST_SUITE_P(MakeModel, EveryType,
                          ::testing::Values("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0",
-                                           "q5_1", "q4_k", "q5_k", "q6_k", "q4_k_m", "q5_k_m"),
+                                           "q5_1", "q2_k", "q4_k", "q5_k", "q6_k", "q3_k_m",
+                                           "q4_k_m", "q5_k_m"),
                          [](const auto& info) { return info.param; });
 
 TEST(MakeModel, SameSeedSameBytesOtherSeedOtherBytes) {
@@ -239,7 +240,9 @@ TEST(MakeModel, CopiesEveryTokenizerKeyOfAVocabFile) {
   }
   EXPECT_GE(copied, 5);
   for (const gguf::KeyValue& kv : to->metadata())
-    if (kv.key.starts_with("tokenizer.")) EXPECT_NE(from->find(kv.key), nullptr) << kv.key << " was not in the source";
+    if (kv.key.starts_with("tokenizer.")) {
+      EXPECT_NE(from->find(kv.key), nullptr) << kv.key << " was not in the source";
+    }
   EXPECT_EQ(to->find_tensor("token_embd.weight")->dims, (std::vector<uint64_t>{256, 32000}));
 
   ContextConfig cfg;

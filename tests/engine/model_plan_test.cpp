@@ -95,7 +95,9 @@ TEST(ModelPlan, MetadataCarriesTheHyperparametersLlamaCppReads) {
   bool has_arch = false;
   for (const gguf::KeyValue& e : q.metadata) {
     if (e.key == "general.architecture") has_arch = e.value.s == "qwen2";
-    if (e.key == "qwen2.attention.layer_norm_rms_epsilon") EXPECT_FLOAT_EQ(static_cast<float>(e.value.f), 1e-6f);
+    if (e.key == "qwen2.attention.layer_norm_rms_epsilon") {
+      EXPECT_FLOAT_EQ(static_cast<float>(e.value.f), 1e-6f);
+    }
   }
   EXPECT_TRUE(has_arch);
   EXPECT_EQ(tensor(q, "blk.23.attn_v.bias").dims, (std::vector<uint64_t>{128}));
@@ -105,6 +107,7 @@ TEST(ModelPlan, FileTypeNumbersAreLlamaCpps) {
   const std::map<std::string, uint32_t> ftype = {
       {"f32", 0},  {"f16", 1},  {"q4_0", 2},  {"q4_1", 3},    {"q8_0", 7},    {"q5_0", 8},  {"q5_1", 9},
       {"q4_k", 14}, {"q5_k", 16}, {"q6_k", 18}, {"q4_k_m", 15}, {"q5_k_m", 17}, {"bf16", 32},
+      {"q2_k", 10}, {"q3_k_m", 12},
   };
   for (const auto& [name, n] : ftype) EXPECT_EQ(parse_model_file_type(name)->llama_ftype, n) << name;
   EXPECT_EQ(model_file_type_names().size(), ftype.size());
@@ -134,7 +137,9 @@ TEST(ModelPlan, TinyTypesMatchWhatLlamaQuantizeGaveTheGoldenModels) {
   EXPECT_EQ(type_counts(plan_for("tiny", "f16")), (std::map<DType, int>{{DType::kF16, 15}}));
   EXPECT_EQ(type_counts(plan_for("tiny", "bf16")), (std::map<DType, int>{{DType::kBF16, 15}}));
   for (const PlannedTensor& t : plan_for("tiny", "q4_k_m").tensors)
-    if (t.dims.size() == 1) EXPECT_EQ(t.type, DType::kF32) << t.name;
+    if (t.dims.size() == 1) {
+      EXPECT_EQ(t.type, DType::kF32) << t.name;
+    }
 }
 
 TEST(ModelPlan, Q4_K_MGivesQ6_KToTheLayersUseMoreBitsPicks) {
@@ -186,13 +191,77 @@ TEST(ModelPlan, RowsKQuantsCannotHoldFallBackAsInLlamaCpp) {
 
 TEST(ModelPlan, MatrixTypeFallsBackToF16WhenNothingFits) {
   const ModelFileType q40 = parse_model_file_type("q4_0").value();
-  const MatrixTypeChoice c = matrix_type(q40, MatrixRole::kFfnUp, 0, 1, false, 100);
+  const MatrixTypeChoice c = matrix_type(q40, MatrixRole::kFfnUp, 0, 1, false, 100, 1);
   EXPECT_EQ(c.wanted, DType::kQ4_0);
   EXPECT_EQ(c.type, DType::kF16);
   const ModelFileType q4km = parse_model_file_type("q4_k_m").value();
-  EXPECT_EQ(matrix_type(q4km, MatrixRole::kAttnQ, 0, 8, false, 96).type, DType::kQ5_0);
-  EXPECT_EQ(matrix_type(q4km, MatrixRole::kAttnQ, 0, 8, false, 80).type, DType::kF16);
-  EXPECT_EQ(matrix_type(q4km, MatrixRole::kOutput, -1, 8, false, 80).type, DType::kF16);
+  EXPECT_EQ(matrix_type(q4km, MatrixRole::kAttnQ, 0, 8, false, 96, 1).type, DType::kQ5_0);
+  EXPECT_EQ(matrix_type(q4km, MatrixRole::kAttnQ, 0, 8, false, 80, 1).type, DType::kF16);
+  EXPECT_EQ(matrix_type(q4km, MatrixRole::kOutput, -1, 8, false, 80, 1).type, DType::kF16);
+  // Q2_K and Q3_K fall back to Q4_0, then F16.
+  const ModelFileType q2k = parse_model_file_type("q2_k").value();
+  EXPECT_EQ(matrix_type(q2k, MatrixRole::kFfnUp, 0, 8, false, 96, 1).type, DType::kQ4_0);
+  EXPECT_EQ(matrix_type(q2k, MatrixRole::kFfnDown, 0, 8, false, 96, 1).wanted, DType::kQ3_K);
+  EXPECT_EQ(matrix_type(q2k, MatrixRole::kFfnDown, 0, 8, false, 96, 1).type, DType::kQ4_0);
+  EXPECT_EQ(matrix_type(q2k, MatrixRole::kFfnUp, 0, 8, false, 80, 1).type, DType::kF16);
+}
+
+// llama_tensor_get_type for LLAMA_FTYPE_MOSTLY_Q2_K and _Q3_K_M on dense models: the
+// matrices that get more bits, by role, layer and n_head / n_head_kv.
+TEST(ModelPlan, Q2_KAndQ3_K_MFollowLlamaCppsRules) {
+  {
+    const ModelPlan p = plan_for("llama3.1-8b", "q2_k");  // n_gqa = 32 / 8 = 4
+    for (int i = 0; i < 32; ++i) {
+      const std::string b = "blk." + std::to_string(i) + ".";
+      EXPECT_EQ(tensor(p, b + "attn_v.weight").type, DType::kQ4_K) << i;
+      EXPECT_EQ(tensor(p, b + "attn_output.weight").type, DType::kQ3_K) << i;
+      EXPECT_EQ(tensor(p, b + "ffn_down.weight").type, DType::kQ3_K) << i;
+      for (const std::string n : {"attn_q", "attn_k", "ffn_gate", "ffn_up"})
+        EXPECT_EQ(tensor(p, b + n + ".weight").type, DType::kQ2_K) << b << n;
+    }
+    EXPECT_EQ(tensor(p, "token_embd.weight").type, DType::kQ2_K);  // untied: the base type
+    EXPECT_EQ(tensor(p, "output.weight").type, DType::kQ6_K);
+    EXPECT_TRUE(p.notes.empty());
+  }
+  // n_gqa = 1: attn_v gets Q3_K.
+  EXPECT_EQ(tensor(plan_for("llama2-7b", "q2_k"), "blk.7.attn_v.weight").type, DType::kQ3_K);
+  {
+    const ModelPlan p = plan_for("llama3.1-8b", "q3_k_m");  // n / 16 = 2
+    for (int i = 0; i < 32; ++i) {
+      const std::string b = "blk." + std::to_string(i) + ".";
+      const DType more = i < 2 ? DType::kQ5_K : DType::kQ4_K;
+      EXPECT_EQ(tensor(p, b + "attn_v.weight").type, more) << i;  // i_attention_wv < 2
+      EXPECT_EQ(tensor(p, b + "ffn_down.weight").type, more) << i;
+      EXPECT_EQ(tensor(p, b + "attn_output.weight").type, DType::kQ4_K) << i;
+      for (const std::string n : {"attn_q", "attn_k", "ffn_gate", "ffn_up"})
+        EXPECT_EQ(tensor(p, b + n + ".weight").type, DType::kQ3_K) << b << n;
+    }
+    EXPECT_EQ(tensor(p, "token_embd.weight").type, DType::kQ3_K);
+    EXPECT_EQ(tensor(p, "output.weight").type, DType::kQ6_K);
+  }
+  // The tiny preset (2 layers, n_gqa 2, tied embedding quantized like an output).
+  EXPECT_EQ(type_counts(plan_for("tiny", "q2_k")),
+            (std::map<DType, int>{{DType::kQ2_K, 8}, {DType::kQ3_K, 6}, {DType::kQ6_K, 1}}));
+  EXPECT_EQ(type_counts(plan_for("tiny", "q3_k_m")),
+            (std::map<DType, int>{{DType::kQ3_K, 8}, {DType::kQ4_K, 4}, {DType::kQ5_K, 2}, {DType::kQ6_K, 1}}));
+}
+
+// Qwen2.5-0.5B rows of 896 cannot hold Q2_K/Q3_K: Q4_0 as in llama.cpp (896 % 32 == 0).
+TEST(ModelPlan, Q2_KRowsThatDoNotFitFallBackToQ4_0) {
+  const ModelPlan p = plan_for("qwen2.5-0.5b", "q2_k");  // n_gqa = 14 / 2 = 7
+  EXPECT_EQ(tensor(p, "blk.3.attn_q.weight").type, DType::kQ4_0);
+  EXPECT_EQ(tensor(p, "blk.3.attn_q.weight").wanted, DType::kQ2_K);
+  EXPECT_EQ(tensor(p, "blk.3.attn_v.weight").wanted, DType::kQ4_K);
+  EXPECT_EQ(tensor(p, "blk.3.attn_v.weight").type, DType::kQ5_0);
+  EXPECT_EQ(tensor(p, "blk.3.attn_output.weight").type, DType::kQ4_0);  // Q3_K wanted
+  EXPECT_EQ(tensor(p, "blk.3.ffn_down.weight").type, DType::kQ3_K);     // rows of 4864 = 19 * 256
+  EXPECT_EQ(tensor(p, "token_embd.weight").type, DType::kQ8_0);         // tied output, 896
+  ASSERT_EQ(p.notes.size(), 3u);  // q2_K -> q4_0, q3_K -> q4_0, q4_K -> q5_0, for rows of 896
+  const ModelPlan m = plan_for("qwen2.5-0.5b", "q3_k_m");
+  EXPECT_EQ(tensor(m, "blk.0.attn_v.weight").wanted, DType::kQ5_K);
+  EXPECT_EQ(tensor(m, "blk.0.attn_v.weight").type, DType::kQ5_1);
+  EXPECT_EQ(tensor(m, "blk.0.ffn_down.weight").type, DType::kQ5_K);  // 0 < 24 / 16
+  EXPECT_EQ(tensor(m, "blk.1.ffn_down.weight").type, DType::kQ4_K);
 }
 
 TEST(ModelPlan, UseMoreBitsIsLlamaCpps) {
@@ -229,7 +298,9 @@ TEST(ModelPlan, Llama3RopeFactors) {
       EXPECT_LT(f[i], 8.0f);
       ++between;
     }
-    if (i > 0) EXPECT_GE(f[i], f[i - 1]);
+    if (i > 0) {
+      EXPECT_GE(f[i], f[i - 1]);
+    }
   }
   // 2 pi 500000^(i/64) passes 2048 after i = 28 and 8192 after i = 34.
   EXPECT_EQ(ones, 29);
