@@ -62,6 +62,8 @@ std::vector<uint8_t> random_weights(DType t, int64_t rows, int64_t cols, uint64_
     case DType::kQ8_0: set_scales(w, sizeof(BlockQ8_0), {0}, rng); break;
     case DType::kQ4_1: set_scales(w, sizeof(BlockQ4_1), {0, 2}, rng); break;
     case DType::kQ5_1: set_scales(w, sizeof(BlockQ5_1), {0, 2}, rng); break;
+    case DType::kQ2_K: set_scales(w, sizeof(BlockQ2_K), {offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin)}, rng); break;
+    case DType::kQ3_K: set_scales(w, sizeof(BlockQ3_K), {offsetof(BlockQ3_K, d)}, rng); break;
     case DType::kQ4_K: set_scales(w, sizeof(BlockQ4_K), {0, 2}, rng); break;
     case DType::kQ5_K: set_scales(w, sizeof(BlockQ5_K), {0, 2}, rng); break;
     case DType::kQ6_K: set_scales(w, sizeof(BlockQ6_K), {offsetof(BlockQ6_K, d)}, rng); break;

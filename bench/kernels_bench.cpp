@@ -323,7 +323,8 @@ int main(int argc, char** argv) {
         ->ComputeStatistics("max", max_of);
 
   const DType types[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
-                         DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kF16,  DType::kBF16};
+                         DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
+                         DType::kF16,  DType::kBF16};
   for (DType t : types)
     for (cpu::Isa isa : cpu::supported_isas())
       benchmark::RegisterBenchmark(

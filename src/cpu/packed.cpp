@@ -54,6 +54,8 @@ bool packable(DType t, Isa isa, const CpuFeatures& f) {
     case DType::kQ4_0:
     case DType::kQ5_0:
     case DType::kQ8_0:
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
@@ -71,6 +73,8 @@ PackedGemmFn select_packed_gemm(DType t, Isa isa) {
     case DType::kQ4_0: return gemm_q4_0x16_avx512vnni;
     case DType::kQ5_0: return gemm_q5_0x16_avx512vnni;
     case DType::kQ8_0: return gemm_q8_0x16_avx512vnni;
+    case DType::kQ2_K: return gemm_q2_kx16_avx512vnni;
+    case DType::kQ3_K: return gemm_q3_kx16_avx512vnni;
     case DType::kQ4_K: return gemm_q4_kx16_avx512vnni;
     case DType::kQ5_K: return gemm_q5_kx16_avx512vnni;
     case DType::kQ6_K: return gemm_q6_kx16_avx512vnni;
@@ -83,6 +87,8 @@ size_t packed_group_bytes(DType t, int64_t cols) {
     case DType::kQ4_0: return static_cast<size_t>(cols / 32) * kPackRows * sizeof(BlockQ4_0);
     case DType::kQ5_0: return static_cast<size_t>(cols / 32) * kPackRows * sizeof(BlockQ5_0);
     case DType::kQ8_0: return static_cast<size_t>(cols / 32) * kPackRows * sizeof(BlockQ8_0);
+    case DType::kQ2_K: return static_cast<size_t>(cols / kQK_K) * PackedQ2K::kBytes;
+    case DType::kQ3_K: return static_cast<size_t>(cols / kQK_K) * PackedQ3K::kBytes;
     case DType::kQ4_K: return static_cast<size_t>(cols / kQK_K) * PackedQ4K::kBytes;
     case DType::kQ5_K: return static_cast<size_t>(cols / kQK_K) * PackedQ5K::kBytes;
     case DType::kQ6_K: return static_cast<size_t>(cols / kQK_K) * PackedQ6K::kBytes;
@@ -136,6 +142,8 @@ Result<PackedMatrix> pack_matrix(DType t, const void* w, int64_t rows, int64_t c
     case DType::kQ4_0: pack_group = pack_group_q4_0; break;
     case DType::kQ5_0: pack_group = pack_group_q5_0; break;
     case DType::kQ8_0: pack_group = pack_group_q8_0; break;
+    case DType::kQ2_K: pack_group = pack_group_q2_k; break;
+    case DType::kQ3_K: pack_group = pack_group_q3_k; break;
     case DType::kQ4_K: pack_group = pack_group_q4_k; break;
     case DType::kQ5_K: pack_group = pack_group_q5_k; break;
     case DType::kQ6_K: pack_group = pack_group_q6_k; break;

@@ -17,6 +17,15 @@
 //                      so for nibble chunk j one 16-bit shift puts them at bit 4.
 //   Q8_0 (544 bytes):  d[16] f16, then 8 chunks of 64 bytes; chunk j, bytes 4r..4r+3 =
 //                      row r's qs[4j .. 4j+3] + 128 (as unsigned bytes).
+//   Q2_K (1344 bytes, one 256-column super-block; packed_kquant.cpp): d[16] f16,
+//                      dmin[16] f16, scales[16][16] u8 (sub-block s, lane r = row r's
+//                      scales[s] byte: scale | min << 4), then 16 chunks of 64 bytes:
+//                      chunk c, bytes 4r..4r+3 = row r's qs[4c .. 4c+3], as GGUF stores
+//                      them: byte 32h + l holds in bits 2k, 2k+1 element 128h + 32k + l.
+//   Q3_K (1856 bytes): d[16] f16, 32 zero bytes, scales[16][16] i8 (sub-block s, lane r =
+//                      row r's scale s, -32..31), then qs as Q2_K's (16 chunks), then 8
+//                      chunks of hmask: chunk i, bytes 4r..4r+3 = row r's hmask[4i .. 4i+3]
+//                      (bit 4h + k of hmask[l] is the third bit of element 128h + 32k + l).
 //   Q4_K (2368 bytes, one 256-column super-block; packed_kquant.cpp):
 //                      d[16] f16, dmin[16] f16, scales[8][16] u8 (sub-block j, lane r =
 //                      row r's 6-bit scale j), mins[8][16] u8 (same, the 6-bit mins),
@@ -98,11 +107,21 @@ void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb, int64_t 
 void gemm_q4_0x16_avx512vnni(const PackedGemm& a);  // packed_legacy_avx512.cpp
 void gemm_q5_0x16_avx512vnni(const PackedGemm& a);
 void gemm_q8_0x16_avx512vnni(const PackedGemm& a);
-void gemm_q4_kx16_avx512vnni(const PackedGemm& a);  // packed_kquant_avx512.cpp
+void gemm_q2_kx16_avx512vnni(const PackedGemm& a);  // packed_kquant_avx512.cpp
+void gemm_q3_kx16_avx512vnni(const PackedGemm& a);
+void gemm_q4_kx16_avx512vnni(const PackedGemm& a);
 void gemm_q5_kx16_avx512vnni(const PackedGemm& a);
 void gemm_q6_kx16_avx512vnni(const PackedGemm& a);
 
-// Byte offsets inside one packed Q4_K / Q6_K block column (layouts above).
+// Byte offsets inside one packed K-quant block column (layouts above).
+struct PackedQ2K {
+  static constexpr size_t kD = 0, kDmin = 32, kScales = 64, kQs = 320;
+  static constexpr size_t kBytes = kQs + 16 * 64;  // 1344
+};
+struct PackedQ3K {
+  static constexpr size_t kD = 0, kScales = 64, kQs = 320, kHmask = 1344;
+  static constexpr size_t kBytes = kHmask + 8 * 64;  // 1856
+};
 struct PackedQ4K {
   static constexpr size_t kD = 0, kDmin = 32, kScales = 64, kMins = 192, kQs = 320;
   static constexpr size_t kBytes = kQs + 32 * 64;  // 2368
@@ -120,6 +139,8 @@ struct PackedQ6K {
 void pack_group_q4_0(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q5_0(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q8_0(const void* const rows[16], int64_t cols, std::byte* dst);
+void pack_group_q2_k(const void* const rows[16], int64_t cols, std::byte* dst);
+void pack_group_q3_k(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q4_k(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q5_k(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q6_k(const void* const rows[16], int64_t cols, std::byte* dst);

@@ -1,4 +1,4 @@
-// AVX-512 VNNI kernels for packed Q4_K, Q5_K and Q6_K weights (layouts: packed_kernels.h,
+// AVX-512 VNNI kernels for packed Q2_K, Q3_K, Q4_K, Q5_K and Q6_K weights (layouts: packed_kernels.h,
 // packing: packed_kquant.cpp). Built with the AVX-512 F/BW/VL/DQ/VNNI flags and
 // -ffp-contract=off only.
 //
@@ -19,11 +19,20 @@
 // time and used by up to kMaxTokens tokens (prefill); one token runs two independent
 // vpdpbusd chains per Q4_K/Q5_K sub-block.
 //
-// Everything here has internal linkage except the three entry points.
+// Q2_K and Q3_K (16 sub-blocks of 16) take their 2-bit fields without shifting: sub-block
+// bits 2k, 2k+1 of a byte are masked in place, so vpdpbusd sums q * 4^k; the sub-block
+// sum is then divided exactly by 4^k (an arithmetic shift of a multiple of 4^k).
+// Q3_K's third bit joins at bit 2k+2 (k = 3: the low bits are first moved down by 2,
+// so its values q * 16 still fit a byte), and its -4 offset comes out through the
+// accumulator's start, -4 * 4^k * bsums[s]. Q2_K's min term is vpdpwssd of the mins
+// (two sub-blocks per int32 lane, as int16 halves) with the bsums pairs.
+//
+// Everything here has internal linkage except the entry points.
 #include <immintrin.h>
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "core/quant_blocks.h"
@@ -93,6 +102,112 @@ template <int T>
   const __mmask16 m = static_cast<__mmask16>((1u << valid_rows) - 1);
   #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y[t], m, acc[t]);
+}
+
+// ---- Q2_K, Q3_K ---------------------------------------------------------------------
+
+// Sub-block S = 8h + 2k + u of a Q2_K/Q3_K column: chunks 8h + 4u + m (m = 0..3) of qs
+// hold its elements 16S + 4m + (0..3) in bits 2k, 2k+1; Q3_K's third bits are bit
+// 4h + k of hmask chunks 4u + m. kShift: log2 of the factor the values carry.
+template <int S, bool kQ3>
+struct K23Sub {
+  static constexpr int kH = S / 8, kK = S % 8 / 2, kU = S % 2;
+  static constexpr int kShift = kQ3 && kK == 3 ? 4 : 2 * kK;
+};
+
+// The 4 bytes per lane of chunk m of sub-block S as unsigned values times 2^kShift.
+template <int S, bool kQ3>
+[[gnu::always_inline]] inline __m512i k23_values(const std::byte* p, int m) {
+  using Sub = K23Sub<S, kQ3>;
+  constexpr size_t kQsOff = kQ3 ? PackedQ3K::kQs : PackedQ2K::kQs;
+  const __m512i qs = load512(p + kQsOff + 64 * (8 * Sub::kH + 4 * Sub::kU + m));
+  __m512i low;  // the two bits at bits kShift, kShift + 1
+  if constexpr (kQ3 && Sub::kK == 3) low = _mm512_and_si512(_mm512_srli_epi16(qs, 2), _mm512_set1_epi8(0x30));
+  else low = _mm512_and_si512(qs, _mm512_set1_epi8(static_cast<char>(3 << (2 * Sub::kK))));
+  if constexpr (!kQ3) {
+    return low;
+  } else {
+    // Third bit: bit 4h + k of the hmask byte, to bit kShift + 2. The 16-bit shifts
+    // (left by 2..4 or right by 0..2) bring the other byte's bits only to bits below
+    // the shift (left) or at 6-7 above it (right), never to the target bit.
+    constexpr int kFrom = 4 * Sub::kH + Sub::kK, kTo = Sub::kShift + 2;
+    const __m512i hm = load512(p + PackedQ3K::kHmask + 64 * (4 * Sub::kU + m));
+    __m512i moved;
+    if constexpr (kTo > kFrom) moved = _mm512_slli_epi16(hm, kTo - kFrom);
+    else if constexpr (kTo < kFrom) moved = _mm512_srli_epi16(hm, kFrom - kTo);
+    else moved = hm;
+    return _mm512_ternarylogic_epi32(low, moved, _mm512_set1_epi8(static_cast<char>(1 << kTo)), 0xf8);
+  }
+}
+
+template <int T, bool kQ3>
+[[gnu::always_inline]] inline void k23_tokens(const std::byte* gw, int64_t nb, const BlockQ8_K* const* x,
+                                              float* const* y, int valid_rows) {
+  using L = std::conditional_t<kQ3, PackedQ3K, PackedQ2K>;
+  constexpr int kLinesPerSub = 2;  // 16 sub-blocks prefetch the 21 (Q2_K) / 29 (Q3_K) lines
+  __m512 acc[T];
+  #pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const std::byte* p = gw + static_cast<size_t>(b) * L::kBytes;
+    __m512i isum[T];
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    for_each_constant<16>([&]<int S>() {
+      using Sub = K23Sub<S, kQ3>;
+      prefetch_ahead<L::kBytes, kLinesPerSub * S, kLinesPerSub>(p);
+      __m512i s[T];
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        if constexpr (kQ3) s[t] = _mm512_set1_epi32(-(4 << Sub::kShift) * x[t][b].bsums[S]);
+        else s[t] = _mm512_setzero_si512();
+      }
+      #pragma GCC unroll 4
+      for (int m = 0; m < 4; ++m) {
+        const __m512i w = k23_values<S, kQ3>(p, m);
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) s[t] = _mm512_dpbusd_epi32(s[t], w, bcast4(x[t][b].qs + 16 * S + 4 * m));
+      }
+      __m512i scale;
+      if constexpr (kQ3) scale = lanes_i8(p + L::kScales + kPackRows * S);
+      else scale = _mm512_and_si512(lanes_u8(p + L::kScales + kPackRows * S), _mm512_set1_epi32(0x0f));
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t)
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_srai_epi32(s[t], Sub::kShift), scale));
+    });
+    const __m512 dw = lanes_f16(p + L::kD);
+    if constexpr (kQ3) {
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(x[t][b].d));
+        acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])));
+      }
+    } else {
+      // mins[i]: lane r = min of sub-block 2i | min of sub-block 2i+1 << 16.
+      __m512i mins[8];
+      #pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) {
+        const __m512i lo = _mm512_srli_epi32(lanes_u8(p + L::kScales + kPackRows * (2 * i)), 4);
+        const __m512i hi = _mm512_srli_epi32(lanes_u8(p + L::kScales + kPackRows * (2 * i + 1)), 4);
+        mins[i] = _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+      }
+      const __m512 dminw = lanes_f16(p + PackedQ2K::kDmin);
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_K& xb = x[t][b];
+        __m512i summ = _mm512_setzero_si512();
+        #pragma GCC unroll 8
+        for (int i = 0; i < 8; ++i) summ = _mm512_dpwssd_epi32(summ, mins[i], bcast4(xb.bsums + 2 * i));
+        const __m512 xd = _mm512_set1_ps(xb.d);
+        const __m512 d = _mm512_mul_ps(dw, xd);
+        const __m512 dmin = _mm512_mul_ps(dminw, xd);
+        const __m512 term = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])),
+                                          _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(summ)));
+        acc[t] = _mm512_add_ps(acc[t], term);
+      }
+    }
+  }
+  store_rows<T>(acc, y, valid_rows);
 }
 
 // ---- Q4_K, Q5_K ---------------------------------------------------------------------
@@ -243,7 +358,7 @@ template <int T>
 
 // ---- driver -------------------------------------------------------------------------
 
-enum class KType { kQ4, kQ5, kQ6 };
+enum class KType { kQ2, kQ3, kQ4, kQ5, kQ6 };
 
 template <KType kType>
 void gemm_kquant(const PackedGemm& a) {
@@ -264,6 +379,7 @@ void gemm_kquant(const PackedGemm& a) {
         constexpr int kT = I + 1;
         if (n != kT) return;
         if constexpr (kType == KType::kQ6) q6_k_tokens<kT>(gw, nb, x, y, valid);
+        else if constexpr (kType == KType::kQ2 || kType == KType::kQ3) k23_tokens<kT, kType == KType::kQ3>(gw, nb, x, y, valid);
         else q4_k_tokens<kT, kType == KType::kQ5>(gw, nb, x, y, valid);
       });
     }
@@ -272,6 +388,8 @@ void gemm_kquant(const PackedGemm& a) {
 
 }  // namespace
 
+void gemm_q2_kx16_avx512vnni(const PackedGemm& a) { gemm_kquant<KType::kQ2>(a); }
+void gemm_q3_kx16_avx512vnni(const PackedGemm& a) { gemm_kquant<KType::kQ3>(a); }
 void gemm_q4_kx16_avx512vnni(const PackedGemm& a) { gemm_kquant<KType::kQ4>(a); }
 void gemm_q5_kx16_avx512vnni(const PackedGemm& a) { gemm_kquant<KType::kQ5>(a); }
 void gemm_q6_kx16_avx512vnni(const PackedGemm& a) { gemm_kquant<KType::kQ6>(a); }

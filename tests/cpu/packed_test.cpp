@@ -19,10 +19,10 @@
 namespace tandem {
 namespace {
 
-constexpr DType kTypes[] = {DType::kQ4_0, DType::kQ5_0, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+constexpr DType kTypes[] = {DType::kQ4_0, DType::kQ5_0, DType::kQ8_0, DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 std::vector<int64_t> cols_for(DType t) {
-  if (t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K) return {256, 768};
+  if (traits(t).block_elems == 256) return {256, 768};
   return {32, 96, 4128};
 }
 
@@ -32,6 +32,8 @@ TEST(Packed, AvailableWhereTheCpuHasVnni) {
   EXPECT_EQ(cpu::packable(DType::kQ4_0, cpu::Isa::kAvx512, f), vnni);
   EXPECT_EQ(cpu::packable(DType::kQ8_0, cpu::Isa::kAvx512, f), vnni);
   EXPECT_EQ(cpu::packable(DType::kQ4_K, cpu::Isa::kAvx512, f), vnni);
+  EXPECT_EQ(cpu::packable(DType::kQ2_K, cpu::Isa::kAvx512, f), vnni);
+  EXPECT_EQ(cpu::packable(DType::kQ3_K, cpu::Isa::kAvx512, f), vnni);
   EXPECT_EQ(cpu::packable(DType::kQ5_K, cpu::Isa::kAvx512, f), vnni);
   EXPECT_EQ(cpu::packable(DType::kQ6_K, cpu::Isa::kAvx512, f), vnni);
   for (DType t : kTypes) {
