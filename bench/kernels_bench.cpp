@@ -13,6 +13,11 @@
 //                          the same with the matrix re-laid out by pack_matrix (the
 //                          engine's layout where the type has one); GB/s counts the
 //                          packed bytes (the same size as the GGUF rows).
+// Gemv/<type>/<rows>x<cols>/avx2-packed/threads:N, .../avxvnni-packed/threads:N
+//                          the AVX2 lane's packed kernels, each forced (plain AVX2 and,
+//                          where the CPU has it, AVX-VNNI), run as matmul runs packed
+//                          matrices for one token: the AVX2 activation quantizer on the
+//                          arena, then one contiguous share of the groups per thread.
 // GemvLut/q4_0/<rows>x<cols>/threads:N
 //                          the lookup-table kernel (cpu/lut_gemv.h, AVX-512 VBMI) on the
 //                          matrix re-laid out by pack_lut_q4_0, split by 16-row groups
@@ -22,7 +27,7 @@
 // GemvLutHot/q4_0/256x4096
 //                          the LUT kernel alone (tables made once, one thread) on a
 //                          256-row matrix that stays in L2, as GemvHot.
-// GemvHot/<type>/256x4096/<isa>
+// GemvHot/<type>/256x4096/<isa>, .../avx512-packed, .../avx2-packed, .../avxvnni-packed
 //                          the kernel alone (select_gemv, one thread) on a 256-row
 //                          matrix that stays in L2: the compute ceiling (GB per second
 //                          of CPU time), which must exceed one core's share of the
@@ -53,6 +58,7 @@
 #include "cpu/lut_gemv.h"
 #include "cpu/matmul.h"
 #include "cpu/packed.h"
+#include "cpu/packed_kernels.h"
 #include "core/check.h"
 #include "cpu/quant_ref.h"
 #include "profiler/read_bandwidth.h"
@@ -178,6 +184,67 @@ void gemv_benchmark(benchmark::State& st, MatrixSet* cache, const ReadBuffer* bu
   report_rate(st, bytes, std::chrono::steady_clock::now() - t0, *buf, arena, avx512, read_gbs);
 }
 
+// One token through a forced packed kernel k of the AVX2 lane, the way matmul_packed
+// runs one token: the AVX2 quantizer split over the arena, then one contiguous share of
+// the groups per thread (parallel_for_static, grain of >= 64 KiB as matmul's).
+void packed_forward(cpu::PackedGemmFn k, const cpu::PackedMatrix& p, const float* x, std::vector<std::byte>& xq,
+                    float* y, const cpu::ThreadArena& arena) {
+  constexpr int64_t kMinGroupChunkBytes = 65536;  // as matmul_packed
+  constexpr int64_t kQuantGrain = 64;
+  const bool act32 = cpu::packed_act32(p.type);
+  const int64_t nb = act32 ? p.cols / 32 : p.cols / kQK_K;
+  arena.parallel_for(nb, act32 ? kQuantGrain : kQuantGrain / 8, [&](int64_t b0, int64_t b1) {
+    if (act32)  // one token: block b at [b * kActChunk]
+      cpu::quantize_act32_avx2(x + b0 * 32, reinterpret_cast<cpu::ActBlock32*>(xq.data()) + b0 * cpu::kActChunk,
+                               b1 - b0, cpu::kActChunk);
+    else
+      cpu::quantize_q8_k_avx2(x + b0 * kQK_K, reinterpret_cast<BlockQ8_K*>(xq.data()) + b0, b1 - b0);
+  });
+  const int64_t grain = std::max<int64_t>(1, kMinGroupChunkBytes / static_cast<int64_t>(p.group_bytes));
+  arena.parallel_for_static(p.groups, grain, [&](int64_t g0, int64_t g1) {
+    cpu::PackedGemm g;
+    g.w = &p;
+    g.x = xq.data();
+    g.x_stride = cpu::packed_act_row_bytes(p.type, p.cols);
+    g.n_tokens = 1;
+    g.group_begin = g0;
+    g.group_end = g1;
+    g.y = y;
+    g.y_stride = p.rows;
+    k(g);
+  });
+}
+
+// Bytes of one token's activations for packed_forward (a whole chunk for Q4_0/Q8_0).
+size_t packed_act_bytes(DType t, int64_t cols) {
+  return cpu::packed_act_row_bytes(t, cols) * (cpu::packed_act32(t) ? cpu::kActChunk : 1);
+}
+
+void packed_gemv_benchmark(benchmark::State& st, MatrixSet* cache, const ReadBuffer* buf, bool avx512, DType t,
+                           int64_t rows, int64_t cols, bool vnni, int threads, double read_gbs) {
+  MatrixSet& m = matrices(*cache, t, rows, cols);
+  if (m.packed.empty())
+    for (const auto& c : m.copies) {
+      auto p = cpu::pack_matrix(t, c.data(), rows, cols);
+      TANDEM_CHECK(p.is_ok()) << p.error().message();
+      m.packed.push_back(std::move(*p));
+    }
+  const cpu::PackedGemmFn k = cpu::select_packed_gemm_avx2(t, vnni);
+  const cpu::ThreadArena arena(threads);
+  std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
+  fill_activations(x);
+  std::vector<std::byte> xq(packed_act_bytes(t, cols));
+  const double bytes = static_cast<double>(m.packed[0].bytes());
+  size_t next = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : st) {
+    packed_forward(k, m.packed[next], x.data(), xq, y.data(), arena);
+    benchmark::DoNotOptimize(y.data());
+    next = (next + 1) % m.packed.size();
+  }
+  report_rate(st, bytes, std::chrono::steady_clock::now() - t0, *buf, arena, avx512, read_gbs);
+}
+
 void lut_gemv_benchmark(benchmark::State& st, MatrixSet* cache, const ReadBuffer* buf, bool avx512,
                         int64_t rows, int64_t cols, int threads, double read_gbs) {
   constexpr int64_t kMinGroupChunkBytes = 65536;  // of weights per thread chunk (as matmul_packed)
@@ -276,6 +343,26 @@ void gemv_hot_packed_benchmark(benchmark::State& st, DType t) {
                                          benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// A forced packed kernel of the AVX2 lane alone (quantizer included, one thread) on a
+// 256-row packed matrix that stays in L2.
+void gemv_hot_packed_avx2_benchmark(benchmark::State& st, DType t, bool vnni) {
+  constexpr int64_t kRows = 256, kCols = 4096;
+  const std::vector<uint8_t> w = random_weights(t, kRows, kCols, 7);
+  auto packed = cpu::pack_matrix(t, w.data(), kRows, kCols);
+  TANDEM_CHECK(packed.is_ok()) << packed.error().message();
+  const cpu::ThreadArena arena(1);
+  const cpu::PackedGemmFn k = cpu::select_packed_gemm_avx2(t, vnni);
+  std::vector<float> x(static_cast<size_t>(kCols)), y(static_cast<size_t>(kRows));
+  fill_activations(x);
+  std::vector<std::byte> xq(packed_act_bytes(t, kCols));
+  for (auto _ : st) {
+    packed_forward(k, *packed, x.data(), xq, y.data(), arena);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["GB"] = benchmark::Counter(static_cast<double>(packed->bytes()) / 1e9,
+                                         benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void read_benchmark(benchmark::State& st, const ReadBuffer* buf, int threads, bool avx512, double read_gbs) {
   const cpu::ThreadArena arena(threads);
   double seconds = 0;
@@ -345,6 +432,17 @@ int main(int argc, char** argv) {
           ->Unit(benchmark::kMicrosecond)
           ->ComputeStatistics("max", max_of);
 
+  // The AVX2 lane's packed kernels, each variant forced.
+  const bool avx_vnni = cpu::cpu_features().avx_vnni;
+  for (DType t : types)
+    for (bool vnni : {false, true})
+      if (cpu::packable(t, Isa::kAvx2) && (!vnni || avx_vnni))
+        benchmark::RegisterBenchmark(("GemvHot/" + std::string(dtype_name(t)) + "/256x4096/" +
+                                      (vnni ? "avxvnni" : "avx2") + "-packed").c_str(),
+                                     gemv_hot_packed_avx2_benchmark, t, vnni)
+            ->Unit(benchmark::kMicrosecond)
+            ->ComputeStatistics("max", max_of);
+
   MatrixSet cache;
   struct Shape {
     int64_t rows, cols;
@@ -355,6 +453,20 @@ int main(int argc, char** argv) {
         for (bool packed : {false, true})
         for (int threads : kThreadCounts) {
           if (packed && !cpu::packable(t, isa)) continue;
+          if (packed && isa == Isa::kAvx2) {  // each variant forced (matmul would pick one)
+            for (bool vnni : {false, true}) {
+              if (vnni && !avx_vnni) continue;
+              const std::string name = "Gemv/" + std::string(dtype_name(t)) + "/" + std::to_string(s.rows) +
+                                       "x" + std::to_string(s.cols) + (vnni ? "/avxvnni" : "/avx2") +
+                                       "-packed/threads:" + std::to_string(threads);
+              benchmark::RegisterBenchmark(name.c_str(), packed_gemv_benchmark, &cache, &buf, avx512, t, s.rows,
+                                           s.cols, vnni, threads, read_gbs[threads])
+                  ->Unit(benchmark::kMillisecond)
+                  ->UseRealTime()
+                  ->ComputeStatistics("max", max_of);
+            }
+            continue;
+          }
           const std::string name = "Gemv/" + std::string(dtype_name(t)) + "/" + std::to_string(s.rows) +
                                    "x" + std::to_string(s.cols) + "/" + isa_label(isa) +
                                    (packed ? "-packed" : "") + "/threads:" + std::to_string(threads);

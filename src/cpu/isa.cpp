@@ -90,7 +90,11 @@ CpuFeatures probe_cpu_features() {
   f.avx512vl = bit(l7.ebx, 31);
   f.avx512_vbmi = bit(l7.ecx, 1);
   f.avx512_vnni = bit(l7.ecx, 11);
-  if (l7.eax >= 1) f.avx512_bf16 = bit(cpuid(7, 1).eax, 5);
+  if (l7.eax >= 1) {  // subleaf 1 exists
+    const Regs l71 = cpuid(7, 1);
+    f.avx_vnni = bit(l71.eax, 4);
+    f.avx512_bf16 = bit(l71.eax, 5);
+  }
   return f;
 }
 
@@ -127,6 +131,7 @@ std::string_view isa_name(Isa isa) {
 
 std::string describe_isa(Isa isa, const CpuFeatures& f) {
   std::string s(isa_name(isa));
+  if (isa == Isa::kAvx2) return f.avx_vnni ? s + " (avx-vnni)" : s;
   if (isa != Isa::kAvx512) return s;
   std::string extras;
   auto add = [&extras](bool have, const char* name) {

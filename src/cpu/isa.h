@@ -31,6 +31,7 @@ struct CpuFeatures {
   bool avx512_vnni = false;  // vpdpbusd / vpdpwssd on zmm
   bool avx512_bf16 = false;
   bool avx512_vbmi = false;
+  bool avx_vnni = false;     // vpdpbusd / vpdpwssd on ymm, VEX-encoded (cpuid.(7,1):EAX[4])
 };
 
 // Runs cpuid/xgetbv now (a few hundred cycles).
@@ -44,7 +45,8 @@ Isa best_isa();                     // of this CPU, ignoring TANDEM_ISA
 std::vector<Isa> supported_isas();  // of this CPU, kScalar first; tests loop over it
 
 std::string_view isa_name(Isa isa);  // "scalar", "avx2", "avx512"
-// "avx512 (vnni, bf16, vbmi)": the ISA and the extras that matter to the kernels.
+// "avx512 (vnni, bf16, vbmi)", "avx2 (avx-vnni)": the ISA and the extras that matter
+// to its kernels.
 std::string describe_isa(Isa isa, const CpuFeatures& f);
 
 // A TANDEM_ISA value checked against f: "" -> best_isa(f); "scalar", "avx2", "avx512"

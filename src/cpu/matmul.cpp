@@ -34,6 +34,11 @@ void matmul_packed(const CpuLane& lane, std::span<const MatmulArgs> mats, std::s
   // Q4_0/Q5_0/Q8_0: whole chunks of kActChunk tokens (packed_kernels.h).
   const int64_t x_rows = act32 ? (a0.n_tokens + kActChunk - 1) / kActChunk * kActChunk : a0.n_tokens;
   std::vector<std::byte> xq(xrow * static_cast<size_t>(x_rows));
+  // The lane's own quantizers (the same bytes on every ISA): packed kernels exist for
+  // kAvx512 and kAvx2 lanes only.
+  const bool avx512 = lane.isa == Isa::kAvx512;
+  const auto quantize_act32 = avx512 ? quantize_act32_avx512 : quantize_act32_avx2;
+  const auto quantize_q8_k = avx512 ? quantize_q8_k_avx512 : quantize_q8_k_avx2;
   if (act32) {
     const int64_t nb = a0.cols / 32;
     auto* blocks = reinterpret_cast<ActBlock32*>(xq.data());
@@ -41,7 +46,7 @@ void matmul_packed(const CpuLane& lane, std::span<const MatmulArgs> mats, std::s
       while (i0 < i1) {  // runs of blocks inside one token
         const int64_t t = i0 / nb, b0 = i0 % nb, b1 = std::min(nb, b0 + (i1 - i0));
         ActBlock32* first = blocks + (t / kActChunk * nb + b0) * kActChunk + t % kActChunk;
-        quantize_act32_avx512(a0.x + t * a0.cols + b0 * 32, first, b1 - b0, kActChunk);
+        quantize_act32(a0.x + t * a0.cols + b0 * 32, first, b1 - b0, kActChunk);
         i0 += b1 - b0;
       }
     });
@@ -50,8 +55,8 @@ void matmul_packed(const CpuLane& lane, std::span<const MatmulArgs> mats, std::s
     arena.parallel_for(a0.n_tokens * nb, kQuantGrain / 8, [&](int64_t i0, int64_t i1) {
       while (i0 < i1) {  // runs of blocks inside one token
         const int64_t t = i0 / nb, b0 = i0 % nb, b1 = std::min(nb, b0 + (i1 - i0));
-        quantize_q8_k_avx512(a0.x + t * a0.cols + b0 * kQK_K,
-                             reinterpret_cast<BlockQ8_K*>(xq.data() + t * xrow) + b0, b1 - b0);
+        quantize_q8_k(a0.x + t * a0.cols + b0 * kQK_K,
+                      reinterpret_cast<BlockQ8_K*>(xq.data() + t * xrow) + b0, b1 - b0);
         i0 += b1 - b0;
       }
     });

@@ -49,6 +49,7 @@ void pack_legacy_group(const void* const rows[kPackRows], int64_t cols, std::byt
 void PackedFree::operator()(std::byte* p) const { std::free(p); }
 
 bool packable(DType t, Isa isa, const CpuFeatures& f) {
+  if (isa == Isa::kAvx2) return packable_avx2(t, f);
   if (isa != Isa::kAvx512 || !f.avx512_vnni) return false;
   switch (t) {
     case DType::kQ4_0:
@@ -68,6 +69,7 @@ bool packable(DType t, Isa isa, const CpuFeatures& f) {
 bool packable(DType t, Isa isa) { return packable(t, isa, cpu_features()); }
 
 PackedGemmFn select_packed_gemm(DType t, Isa isa) {
+  if (isa == Isa::kAvx2) return packable(t, isa) ? select_packed_gemm_avx2(t, cpu_features().avx_vnni) : nullptr;
   if (!packable(t, isa)) return nullptr;
   switch (t) {
     case DType::kQ4_0: return gemm_q4_0x16_avx512vnni;

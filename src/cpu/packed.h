@@ -1,4 +1,5 @@
-// Weight matrices re-laid out once, at load, for the AVX-512 VNNI kernels.
+// Weight matrices re-laid out once, at load, for the packed kernels (AVX-512 VNNI, and
+// AVX2 with or without AVX-VNNI: the same layouts).
 //
 // GGUF stores each row's blocks contiguously, so a kernel that computes 16 rows at once
 // reads 16 short streams, gathers 16 scalar f16 scales per block and needs a horizontal
@@ -45,7 +46,8 @@ struct PackedMatrix {
 };
 
 // Whether a packed layout and kernel exist for weights of type t on `isa` with the
-// features f (AVX-512 with VNNI; Q4_0, Q8_0, Q4_K, Q6_K).
+// features f (AVX-512 with VNNI: the types packed.cpp lists; AVX2: Q4_0, Q8_0, Q4_K,
+// Q6_K, packed_kernels.h).
 bool packable(DType t, Isa isa, const CpuFeatures& f);
 bool packable(DType t, Isa isa);  // this CPU's features
 

@@ -1,0 +1,348 @@
+// The AVX2 lane's packed kernels (packed_avx2_inl.h): both variants, plain AVX2
+// (vpmaddubsw) and AVX-VNNI (VEX vpdpbusd), each forced, give vec_dot_ref's results bit
+// for bit for every packable type, row counts around the 16-row group (1, 15, 16, 17,
+// 47, 130), several column counts, 1..9 and 17 tokens (Q4_0/Q8_0 take 8 per pass,
+// Q4_K/Q6_K 4), 1 and 2 threads; also at the int16 limits of the plain kernels
+// (weights and activations of the largest magnitudes). matmul and matmul_shared_input
+// on a kAvx2 lane run the variant this CPU has (under `qemu-x86_64 -cpu Haswell`: the
+// plain one). The AVX2 activation quantizers write the reference's bytes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cpu/cpu_lane.h"
+#include "cpu/matmul.h"
+#include "cpu/packed.h"
+#include "cpu/packed_kernels.h"
+#include "cpu/quant_ref.h"
+#include "gemv_test_util.h"
+
+namespace tandem {
+namespace {
+
+using cpu::Isa;
+
+constexpr DType kTypes[] = {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K};
+
+std::vector<int64_t> cols_for(DType t) {
+  if (t == DType::kQ4_K || t == DType::kQ6_K) return {256, 768};
+  return {32, 96, 4128};
+}
+
+bool have_avx2() { return cpu::isa_supported(Isa::kAvx2, cpu::cpu_features()); }
+bool have_avx_vnni() { return have_avx2() && cpu::cpu_features().avx_vnni; }
+
+// [n_tokens, cols] Gaussian activations, one seed per token.
+std::vector<float> activations(int64_t n_tokens, int64_t cols, uint32_t seed) {
+  std::vector<float> x;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const std::vector<float> row = testing::gaussian_row(cols, seed + static_cast<uint32_t>(t));
+    x.insert(x.end(), row.begin(), row.end());
+  }
+  return x;
+}
+
+// Runs kernel k on W (packed p) as matmul_packed does: activations converted by the
+// AVX2 quantizers into the kernel's format, groups split over `threads` threads.
+// Returns [n_tokens, rows] plus one guard value (NaN unless written past the end).
+std::vector<float> run_kernel(cpu::PackedGemmFn k, const cpu::PackedMatrix& p, const float* x,
+                              int64_t n_tokens, int threads) {
+  const DType t = p.type;
+  const size_t xrow = cpu::packed_act_row_bytes(t, p.cols);
+  const bool act32 = cpu::packed_act32(t);
+  const int64_t x_rows = act32 ? (n_tokens + cpu::kActChunk - 1) / cpu::kActChunk * cpu::kActChunk : n_tokens;
+  std::vector<std::byte> xq(xrow * static_cast<size_t>(x_rows));
+  for (int64_t tok = 0; tok < n_tokens; ++tok) {
+    if (act32) {  // token tok's block b at [(tok / 8 * nb + b) * 8 + tok % 8]
+      const int64_t nb = p.cols / 32;
+      auto* blocks = reinterpret_cast<cpu::ActBlock32*>(xq.data());
+      cpu::quantize_act32_avx2(x + tok * p.cols,
+                               blocks + tok / cpu::kActChunk * nb * cpu::kActChunk + tok % cpu::kActChunk, nb,
+                               cpu::kActChunk);
+    } else {
+      cpu::quantize_q8_k_avx2(x + tok * p.cols, reinterpret_cast<BlockQ8_K*>(xq.data() + tok * xrow),
+                              p.cols / kQK_K);
+    }
+  }
+  std::vector<float> y(static_cast<size_t>(n_tokens * p.rows + 1), NAN);
+  const cpu::ThreadArena arena(threads);
+  arena.parallel_for(p.groups, 1, [&](int64_t g0, int64_t g1) {
+    cpu::PackedGemm g;
+    g.w = &p;
+    g.x = xq.data();
+    g.x_stride = xrow;
+    g.n_tokens = n_tokens;
+    g.group_begin = g0;
+    g.group_end = g1;
+    g.y = y.data();
+    g.y_stride = p.rows;
+    k(g);
+  });
+  return y;
+}
+
+// Compares y ([n_tokens, rows], then the guard) with gemv_ref, token by token.
+void expect_reference(DType type, const void* w, int64_t rows, int64_t cols, const float* x, int64_t n_tokens,
+                      const std::vector<float>& y) {
+  EXPECT_TRUE(std::isnan(y.back())) << "wrote past the output";
+  int failures = 0;
+  for (int64_t t = 0; t < n_tokens && failures < 5; ++t) {
+    std::vector<float> want(static_cast<size_t>(rows));
+    cpu::gemv_ref(type, w, rows, cols, x + t * cols, want.data());
+    for (int64_t r = 0; r < rows && failures < 5; ++r) {
+      const float got = y[static_cast<size_t>(t * rows + r)];
+      if (!(got == want[static_cast<size_t>(r)])) {
+        ++failures;
+        ADD_FAILURE() << "token " << t << " row " << r << ": packed " << got << ", reference "
+                      << want[static_cast<size_t>(r)];
+      }
+    }
+  }
+}
+
+// Every type, shape, token count and thread count through the forced variant.
+void check_forced_variant(bool vnni) {
+  int tested = 0;
+  for (DType type : kTypes) {
+    const cpu::PackedGemmFn k = cpu::select_packed_gemm_avx2(type, vnni);
+    ASSERT_NE(k, nullptr) << testing::type_name(type);
+    for (int64_t rows : {1, 15, 16, 17, 47, 130}) {
+      for (int64_t cols : cols_for(type)) {
+        const testing::GemvCase c = testing::raw_case(type, rows, cols, static_cast<uint32_t>(rows * 7 + cols));
+        auto packed = cpu::pack_matrix(type, c.w.data(), rows, cols);
+        ASSERT_TRUE(packed.is_ok()) << packed.error().message();
+        for (int threads : {1, 2}) {
+          for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 17}) {
+            SCOPED_TRACE(testing::type_name(type) + ": rows=" + std::to_string(rows) + " cols=" +
+                         std::to_string(cols) + " tokens=" + std::to_string(n_tokens) +
+                         " threads=" + std::to_string(threads));
+            const std::vector<float> x = activations(n_tokens, cols, 300);
+            expect_reference(type, c.w.data(), rows, cols, x.data(), n_tokens,
+                             run_kernel(k, *packed, x.data(), n_tokens, threads));
+            ++tested;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(tested, 2 * 10 * 6 * (3 + 3 + 2 + 2));
+}
+
+TEST(PackedAvx2, PlainMatchesReferenceBitForBit) {
+  if (!have_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  check_forced_variant(false);
+}
+
+TEST(PackedAvx2, AvxVnniMatchesReferenceBitForBit) {
+  if (!have_avx_vnni()) GTEST_SKIP() << "no AVX-VNNI on this CPU";
+  check_forced_variant(true);
+}
+
+// Weights of the largest magnitudes the plain kernels' int16 sums see (Q4_0/Q4_K
+// nibbles 15, Q8_0 -128 and 127, Q6_K values 63 with scales -128 and 127, Q4_K scales
+// and mins 63) against activations that quantize to +-127 everywhere: token 0 all +,
+// token 1 all -, token 2 the sign alternating per 32 elements. A saturated vpmaddubsw
+// or int16 sum would change the results.
+TEST(PackedAvx2, Int16LimitsMatchReference) {
+  if (!have_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  constexpr int64_t kRows = 17, kCols = 512, kTokens = 3;
+  std::vector<float> x(static_cast<size_t>(kTokens * kCols));
+  for (int64_t i = 0; i < kCols; ++i) {
+    x[static_cast<size_t>(i)] = 1.0f;
+    x[static_cast<size_t>(kCols + i)] = -1.0f;
+    x[static_cast<size_t>(2 * kCols + i)] = (i / 32) % 2 == 0 ? 0.5f : -0.5f;
+  }
+  for (DType type : kTypes) {
+    testing::GemvCase c = testing::raw_case(type, kRows, kCols, 5);
+    for (int64_t r = 0; r < kRows; ++r) {
+      uint8_t* row = c.w.data() + static_cast<size_t>(r) * c.w_row;
+      const bool odd = r % 2 == 1;
+      for (int64_t b = 0; b < kCols / 32; ++b) {
+        if (type == DType::kQ4_0) std::memset(reinterpret_cast<BlockQ4_0*>(row)[b].qs, 0xff, 16);
+        if (type == DType::kQ8_0) std::memset(reinterpret_cast<BlockQ8_0*>(row)[b].qs, odd ? 0x7f : 0x80, 32);
+      }
+      for (int64_t b = 0; b < kCols / kQK_K; ++b) {
+        if (type == DType::kQ4_K) {
+          auto& blk = reinterpret_cast<BlockQ4_K*>(row)[b];
+          std::memset(blk.qs, 0xff, sizeof(blk.qs));
+          std::memset(blk.scales, 0xff, sizeof(blk.scales));  // every 6-bit scale and min 63
+        }
+        if (type == DType::kQ6_K) {
+          auto& blk = reinterpret_cast<BlockQ6_K*>(row)[b];
+          std::memset(blk.ql, 0xff, sizeof(blk.ql));
+          std::memset(blk.qh, 0xff, sizeof(blk.qh));
+          for (int s = 0; s < 16; ++s) blk.scales[s] = static_cast<int8_t>(odd == (s % 2 == 0) ? 127 : -128);
+        }
+      }
+    }
+    auto packed = cpu::pack_matrix(type, c.w.data(), kRows, kCols);
+    ASSERT_TRUE(packed.is_ok());
+    for (bool vnni : {false, true}) {
+      if (vnni && !have_avx_vnni()) continue;
+      SCOPED_TRACE(testing::type_name(type) + (vnni ? " avx-vnni" : " avx2"));
+      expect_reference(type, c.w.data(), kRows, kCols, x.data(), kTokens,
+                       run_kernel(cpu::select_packed_gemm_avx2(type, vnni), *packed, x.data(), kTokens, 1));
+    }
+  }
+}
+
+TEST(PackedAvx2, AvailableWithAvx2) {
+  const cpu::CpuFeatures& f = cpu::cpu_features();
+  for (DType t : kTypes) {
+    EXPECT_EQ(cpu::packable(t, Isa::kAvx2, f), have_avx2()) << testing::type_name(t);
+    EXPECT_NE(cpu::select_packed_gemm_avx2(t, false), cpu::select_packed_gemm_avx2(t, true));
+    if (have_avx2()) {
+      EXPECT_EQ(cpu::select_packed_gemm(t, Isa::kAvx2), cpu::select_packed_gemm_avx2(t, f.avx_vnni));
+    }
+    cpu::CpuFeatures no_fma = f;
+    no_fma.fma = false;
+    EXPECT_FALSE(cpu::packable(t, Isa::kAvx2, no_fma));
+  }
+  for (DType t : {DType::kQ4_1, DType::kQ5_0, DType::kQ5_K, DType::kF16}) {
+    EXPECT_FALSE(cpu::packable(t, Isa::kAvx2, f)) << testing::type_name(t);
+    EXPECT_EQ(cpu::select_packed_gemm_avx2(t, true), nullptr);
+  }
+  // cpuid.(7,1):EAX[4] as the compiler's own probe reads it.
+  EXPECT_EQ(f.avx_vnni, static_cast<bool>(__builtin_cpu_supports("avxvnni")));
+  cpu::CpuFeatures vnni = f;
+  vnni.avx_vnni = true;
+  EXPECT_EQ(cpu::describe_isa(Isa::kAvx2, vnni), "avx2 (avx-vnni)");
+  vnni.avx_vnni = false;
+  EXPECT_EQ(cpu::describe_isa(Isa::kAvx2, vnni), "avx2");
+}
+
+// matmul with a packed matrix on a kAvx2 lane: the lane's quantizers and this CPU's
+// variant, through matmul's own splitting (one contiguous share per thread for one
+// token, dynamic chunks for more).
+TEST(PackedAvx2, MatmulMatchesReferenceBitForBit) {
+  if (!have_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  for (DType type : kTypes) {
+    for (int64_t rows : {1, 17, 130}) {
+      for (int64_t cols : cols_for(type)) {
+        const testing::GemvCase c = testing::raw_case(type, rows, cols, static_cast<uint32_t>(rows * 5 + cols));
+        auto packed = cpu::pack_matrix(type, c.w.data(), rows, cols);
+        ASSERT_TRUE(packed.is_ok());
+        for (int threads : {1, 2}) {
+          const cpu::ThreadArena arena(threads);
+          const cpu::CpuLane lane{Isa::kAvx2, &arena};
+          for (int64_t n_tokens : {1, 3, 8, 9, 17}) {
+            SCOPED_TRACE(testing::type_name(type) + ": rows=" + std::to_string(rows) + " cols=" +
+                         std::to_string(cols) + " tokens=" + std::to_string(n_tokens) +
+                         " threads=" + std::to_string(threads));
+            const std::vector<float> x = activations(n_tokens, cols, 500);
+            std::vector<float> y(static_cast<size_t>(n_tokens * rows + 1), NAN);
+            cpu::MatmulArgs args{type, c.w.data(), rows, cols, x.data(), n_tokens, y.data()};
+            args.packed = &*packed;
+            cpu::matmul(lane, args);
+            expect_reference(type, c.w.data(), rows, cols, x.data(), n_tokens, y);
+          }
+        }
+      }
+    }
+  }
+}
+
+// matmul_shared_input on a kAvx2 lane: three matrices sharing one activation format
+// (Q4_0 and Q8_0 share ActBlock32, Q4_K and Q6_K share Q8_K rows) in one pass, also
+// past 64 tokens (blocks of tokens over tiles of groups), and a set with an unpacked
+// matrix (one by one).
+TEST(PackedAvx2, SharedInputMatchesReference) {
+  if (!have_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  const cpu::ThreadArena arena(2);
+  const cpu::CpuLane lane{Isa::kAvx2, &arena};
+  const DType sets[][3] = {{DType::kQ4_0, DType::kQ8_0, DType::kQ4_0}, {DType::kQ4_K, DType::kQ6_K, DType::kQ6_K}};
+  for (const auto& types : sets) {
+    constexpr int64_t kCols = 4352;  // 136 blocks of 32, 17 of 256
+    const int64_t rows[] = {130, 33, 33};
+    std::vector<testing::GemvCase> cases;
+    std::vector<cpu::PackedMatrix> packed;
+    for (int i = 0; i < 3; ++i) {
+      cases.push_back(testing::raw_case(types[i], rows[i], kCols, static_cast<uint32_t>(40 + i)));
+      auto p = cpu::pack_matrix(types[i], cases.back().w.data(), rows[i], kCols);
+      ASSERT_TRUE(p.is_ok());
+      packed.push_back(std::move(*p));
+    }
+    for (int64_t n_tokens : {1, 5, 70}) {
+      for (bool all_packed : {true, false}) {
+        SCOPED_TRACE(testing::type_name(types[0]) + " set, tokens=" + std::to_string(n_tokens) +
+                     (all_packed ? " all packed" : " one unpacked"));
+        const std::vector<float> x = activations(n_tokens, kCols, 900);
+        std::vector<std::vector<float>> y(3);
+        std::vector<cpu::MatmulArgs> args;
+        for (size_t i = 0; i < 3; ++i) {
+          y[i].assign(static_cast<size_t>(n_tokens * rows[i] + 1), NAN);
+          args.push_back({types[i], cases[i].w.data(), rows[i], kCols, x.data(), n_tokens, y[i].data()});
+          if (all_packed || i != 1) args.back().packed = &packed[i];
+        }
+        cpu::matmul_shared_input(lane, args);
+        for (size_t i = 0; i < 3; ++i) {
+          SCOPED_TRACE("matrix " + std::to_string(i));
+          expect_reference(types[i], cases[i].w.data(), rows[i], kCols, x.data(), n_tokens, y[i]);
+        }
+      }
+    }
+  }
+}
+
+// quantize_act32_avx2 gives quantize_packed_act's bytes (quantize_row_ref's Q8_0
+// blocks): Gaussian rows at several scales, an all-zero block, values that land exactly
+// on .5 after scaling (ties round away from zero), tiny values whose scale is an f16
+// subnormal.
+TEST(PackedAvx2, ActivationQuantizerMatchesReference) {
+  if (!have_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  constexpr int64_t kBlocks = 64;
+  std::vector<float> x = testing::gaussian_row(32 * kBlocks, 7);
+  for (int64_t i = 0; i < 32 * kBlocks; ++i) x[static_cast<size_t>(i)] *= static_cast<float>(1 << (i / 256));
+  for (int i = 0; i < 32; ++i) x[static_cast<size_t>(32 + i)] = 0.0f;
+  for (int i = 0; i < 32; ++i)
+    x[static_cast<size_t>(64 + i)] = (i == 0 ? 127.0f : static_cast<float>(i) + 0.5f) * (i % 2 ? -1 : 1);
+  for (int i = 0; i < 32; ++i) x[static_cast<size_t>(96 + i)] = 1e-9f * static_cast<float>(i - 16);
+  std::vector<cpu::ActBlock32> want(kBlocks), got(2 * kBlocks);
+  cpu::quantize_packed_act(DType::kQ4_0, x.data(), want.data(), 32 * kBlocks);
+  cpu::quantize_act32_avx2(x.data(), got.data(), kBlocks, 2);  // every other slot
+  for (int64_t b = 0; b < kBlocks; ++b) {
+    SCOPED_TRACE("block " + std::to_string(b));
+    const cpu::ActBlock32& w = want[static_cast<size_t>(b)];
+    const cpu::ActBlock32& g = got[static_cast<size_t>(2 * b)];
+    EXPECT_EQ(g.d, w.d);
+    EXPECT_EQ(g.sum, w.sum);
+    for (int i = 0; i < 32; ++i) EXPECT_EQ(g.qs[i], w.qs[i]) << "element " << i;
+  }
+  EXPECT_EQ(want[2].qs[1], -2);  // -1.5 rounds away from zero (d = 1 exactly)
+  EXPECT_EQ(want[2].qs[2], 3);
+}
+
+// quantize_q8_k_avx2 gives quantize_row_ref's bytes: Gaussian blocks at several scales,
+// an all-zero block, a block whose largest magnitude appears first negative then
+// positive (the first one sets the sign), ties of magnitude.
+TEST(PackedAvx2, Q8KQuantizerMatchesReference) {
+  if (!have_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  constexpr int64_t kBlocks = 8;
+  std::vector<float> x = testing::gaussian_row(256 * kBlocks, 17);
+  for (int64_t i = 0; i < 256 * kBlocks; ++i) x[static_cast<size_t>(i)] *= static_cast<float>(1 << (i / 512));
+  for (int i = 0; i < 256; ++i) x[static_cast<size_t>(256 + i)] = 0.0f;
+  x[512 + 40] = -9.0f;
+  x[512 + 200] = 9.0f;
+  x[768 + 3] = 2.0f;
+  x[768 + 4] = -2.0f;
+  x[768 + 5] = -1.999999f;
+  std::vector<BlockQ8_K> want(kBlocks), got(kBlocks);
+  cpu::quantize_row_ref(DType::kQ8_K, x.data(), want.data(), 256 * kBlocks);
+  cpu::quantize_q8_k_avx2(x.data(), got.data(), kBlocks);
+  for (int64_t b = 0; b < kBlocks; ++b) {
+    SCOPED_TRACE("block " + std::to_string(b));
+    const BlockQ8_K& w = want[static_cast<size_t>(b)];
+    const BlockQ8_K& g = got[static_cast<size_t>(b)];
+    EXPECT_EQ(g.d, w.d);
+    for (int i = 0; i < 256; ++i) EXPECT_EQ(g.qs[i], w.qs[i]) << "element " << i;
+    for (int i = 0; i < 16; ++i) EXPECT_EQ(g.bsums[i], w.bsums[i]) << "group " << i;
+  }
+  EXPECT_EQ(want[2].qs[40], -127);  // the first extreme (-9) maps to -127 ...
+  EXPECT_EQ(want[2].qs[200], 127);  // ... and +9 to +127
+}
+
+}  // namespace
+}  // namespace tandem
