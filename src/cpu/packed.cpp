@@ -13,6 +13,7 @@
 #include "core/check.h"
 #include "core/fp16.h"
 #include "core/quant_blocks.h"
+#include "cpu/numa.h"
 #include "cpu/packed_kernels.h"
 #include "cpu/quant_ref.h"
 
@@ -167,7 +168,12 @@ Result<PackedMatrix> pack_matrix(DType t, const void* w, int64_t rows, int64_t c
   if (p == nullptr)
     return Error(Code::kOutOfMemory) << "packing a " << rows << "x" << cols << " " << dtype_name(t)
                                      << " matrix: " << total << " bytes";
-  if (align > 64) ::madvise(p, alloc, MADV_HUGEPAGE);
+  if (align > 64) {
+    ::madvise(p, alloc, MADV_HUGEPAGE);
+    // Several NUMA nodes: spread the pages over them before packing first touches
+    // them (cpu/numa.h). A refusal leaves the default placement, which still works.
+    interleave_pages(p, alloc);
+  }
   m.data.reset(static_cast<std::byte*>(p));
   const size_t row_stride = quantized_row_bytes(t, cols);
   const auto* base = static_cast<const std::byte*>(w);
