@@ -1,7 +1,8 @@
-// The AVX2 packed-weight kernels (Q4_0, Q8_0, Q4_K, Q6_K; layouts: packed_kernels.h),
-// written once for two instruction sets: kVnni = false is plain AVX2 (Haswell and
-// later: vpmaddubsw + vpmaddwd), kVnni = true uses AVX-VNNI (256-bit VEX vpdpbusd /
-// vpdpwssd: Alder Lake and later, Zen 5).
+// The AVX2 packed-weight kernels (layouts: packed_kernels.h): Q4_0, Q5_0, Q8_0, Q4_K,
+// Q5_K and Q6_K here, Q2_K and Q3_K in packed_avx2_k23_inl.h, written once for two
+// instruction sets: kVnni = false is plain AVX2 (Haswell and later: vpmaddubsw +
+// vpmaddwd), kVnni = true uses AVX-VNNI (256-bit VEX vpdpbusd / vpdpwssd: Alder Lake
+// and later, Zen 5).
 //
 // Included ONLY by packed_avx2.cpp (built with -mavx2 -mfma -mf16c) and
 // packed_avxvnni.cpp (the same plus -mavxvnni). Everything is in an unnamed namespace,
@@ -16,22 +17,28 @@
 //
 // Integer sums, exact and equal to the reference's:
 //   VNNI: vpdpbusd over 4-byte chunks (weights unsigned, each chunk's 4 activation
-//     bytes broadcast), as the AVX-512 kernels do; offsets (Q4_0 8, Q8_0's stored
-//     +128, Q6_K 32) come out through the starting value, -offset * sum(x).
+//     bytes broadcast), as the AVX-512 kernels do; offsets (Q4_0 8, Q5_0 16, Q8_0's
+//     stored +128, Q6_K 32) come out through the starting value, -offset * sum(x).
 //   Plain: vpmaddubsw makes int16 sums of two u8 x s8 products, which saturate above
 //     32767; the kernels add several of them in int16 only while the total cannot
 //     pass that, then widen with vpmaddwd (by ones, or by each lane's sub-block scale
-//     repeated in both int16 halves, which also multiplies by it):
-//       Q4_0, Q4_K: nibbles <= 15, |x| <= 128: 8 products-of-pairs <= 8 * 3840 = 30720.
+//     repeated in both int16 halves, which also multiplies by it). |x| <= 127 (the
+//     quantizers never make -128); the bounds below allow 128 where they can:
+//       Q4_0, Q4_K: nibbles <= 15: 8 products-of-pairs <= 8 * 2 * 15 * 128 = 30720.
+//       Q5_0, Q5_K: 5-bit values <= 31: 4 products-of-pairs <= 4 * 2 * 31 * 128 =
+//         31744 (8 would pass 32767), so each int16 sum takes 4 chunks: Q5_0 the low
+//         and high elements of 2 nibble chunks, Q5_K half a sub-block.
 //       Q6_K: 6-bit values <= 63: two of them <= 2 * 16128 = 32256.
 //       Q8_0: the stored +128 bytes times s8 could reach 2 * 255 * 127, so the weight
 //         goes back to signed (xor 0x80) and the pair is |w| * (x with w's sign):
-//         |w| <= 128 (u8), |x| <= 127 (the quantizers never make -128), <= 32512.
+//         |w| <= 128 (u8), |x| <= 127, <= 32512.
+//       Q2_K, Q3_K: packed_avx2_k23_inl.h.
 //     Q6_K's -32 offset is subtracted at the end as 32 * sum_s scale_s * bsums_s
 //     (vpmaddwd of scale pairs with bsums pairs).
 //   VNNI, Q4_K, one token: two vpdpbusd chains per sub-block (latency), each
 //     <= 16 * 15 * 128 = 30720, go on as the int16 halves of a lane into vpdpwssd with
-//     the scale in both halves; otherwise the sub-block sum is multiplied by vpmulld.
+//     the scale in both halves; otherwise (Q5_K's chains can reach 16 * 31 * 128) the
+//     sub-block sum is multiplied by vpmulld.
 // Then the block's f32 term is the reference's operations in its order, without FMA,
 // added to the running sum in block order (see packed_kquant_avx512.cpp), so results
 // are bit-identical to vec_dot_ref.
@@ -50,14 +57,19 @@
 namespace tandem::cpu {
 namespace {
 
+enum class Legacy { kQ4_0, kQ5_0, kQ8_0 };
+
 // Tokens per pass over a group: each unpacked weight chunk serves them all, and each
 // token keeps two f32 accumulators (16 ymm registers in all). Measured (one thread,
 // weights in L2, Zen 5): Q4_0/Q8_0 ran 5-8% faster per token with 8 than with 4;
-// Q4_K/Q6_K ran 25-35% slower with 8 (their sub-block sums spill).
-constexpr int kLegacyTokens = 8;
+// Q4_K/Q6_K ran 25-35% slower with 8 (their sub-block sums spill). The plain Q5_0
+// kernel keeps an int16 and an int32 sum per token, so it takes 4.
+template <bool kVnni, Legacy kType>
+constexpr int kLegacyTokens = !kVnni && kType == Legacy::kQ5_0 ? 4 : 8;
 constexpr int kKquantTokens = 4;
-static_assert(kActChunk % kLegacyTokens == 0, "a pass must not straddle an activation chunk");
+static_assert(kActChunk % 8 == 0, "a pass must not straddle an activation chunk");
 using L4 = PackedQ4K;
+using L5 = PackedQ5K;  // L4's offsets, then qh
 using L6 = PackedQ6K;
 
 // ---- helpers --------------------------------------------------------------------------
@@ -175,20 +187,44 @@ template <size_t kColumnBytes, int kFirstLine, int kLines>
     _mm_prefetch(reinterpret_cast<const char*>(ahead + 64 * static_cast<uintptr_t>(l)), _MM_HINT_T0);
 }
 
-// ---- Q4_0, Q8_0 -------------------------------------------------------------------------
+// ---- Q4_0, Q5_0, Q8_0 -------------------------------------------------------------------
 
-// kQ4: Q4_0 (4 chunks of nibble pairs, offset 8); else Q8_0 (8 chunks, stored + 128).
-// xc[b * kActChunk + t]: token t's block b.
-template <bool kVnni, bool kQ4, int T>
+// Nibble chunk j of a Q4_0/Q5_0 block half (q: its chunks, 64 bytes apart): lo = the
+// elements 4j .. 4j+3 (low nibbles), hi = 16 + 4j .. (high nibbles). Q5_0: with their
+// 5th bits (the 64 bytes after the four chunks) at bit 4: bit j of each byte for lo,
+// bit 4+j for hi. The 16-bit shifts (left by 1..4, right by 0..3) never carry a bit of
+// the other byte into bit 4.
+template <bool kQ5>
+[[gnu::always_inline]] inline void nibble_chunk(const std::byte* q, int j, __m256i low4, __m256i bit4, __m256i& lo,
+                                                __m256i& hi) {
+  const __m256i raw = load256(q + 64 * j);
+  lo = _mm256_and_si256(raw, low4);
+  hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+  if constexpr (kQ5) {
+    const __m256i h = load256(q + 256);
+    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h, 4 - j), bit4));
+    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_srli_epi16(h, j), bit4));
+  }
+}
+
+// Q4_0 (4 chunks of nibble pairs, offset 8), Q5_0 (the same and a chunk of 5th bits,
+// offset 16), Q8_0 (8 chunks, stored + 128). xc[b * kActChunk + t]: token t's block b.
+template <bool kVnni, Legacy kType, int T>
 [[gnu::noinline]] void legacy_tokens(const std::byte* gw, int64_t nb, const ActBlock32* xc,
                                      float* const* y, int valid_rows) {
-  constexpr size_t kBlockBytes = kQ4 ? 2 * 16 + 16 * 16 : 2 * 16 + 16 * 32;
+  constexpr bool kNibbles = kType != Legacy::kQ8_0;
+  constexpr bool kQ5 = kType == Legacy::kQ5_0;
+  constexpr size_t kBlockBytes = kType == Legacy::kQ4_0 ? 2 * 16 + 16 * 16
+                                 : kQ5                  ? 2 * 16 + 16 * 16 + 64
+                                                        : 2 * 16 + 16 * 32;
+  constexpr int kOffset = kType == Legacy::kQ4_0 ? 8 : kQ5 ? 16 : 128;
   constexpr size_t kPrefetchBlocks = 8192 / kBlockBytes + 1;  // ~8 KiB ahead
   constexpr int kChains = kVnni && T == 1 ? 2 : 1;            // independent vpdpbusd chains
   __m256 acc[T][2];
   #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
   const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i bit4 = _mm256_set1_epi8(0x10);
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; ++b) {
     const std::byte* p = gw + static_cast<size_t>(b) * kBlockBytes;
@@ -203,15 +239,14 @@ template <bool kVnni, bool kQ4, int T>
         __m256i s[T][kChains];
         #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
-          s[t][0] = _mm256_set1_epi32(-(kQ4 ? 8 : 128) * x[t].sum);
+          s[t][0] = _mm256_set1_epi32(-kOffset * x[t].sum);
           if constexpr (kChains == 2) s[t][1] = _mm256_setzero_si256();
         }
-        if constexpr (kQ4) {
+        if constexpr (kNibbles) {
           #pragma GCC unroll 4
           for (int j = 0; j < 4; ++j) {
-            const __m256i raw = load256(q + 64 * j);
-            const __m256i lo = _mm256_and_si256(raw, low4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+            __m256i lo, hi;
+            nibble_chunk<kQ5>(q, j, low4, bit4, lo, hi);
             #pragma GCC unroll 8
             for (int t = 0; t < T; ++t) {
               s[t][0] = dpbusd<kVnni>(s[t][0], lo, bcast4(x[t].qs + 4 * j));
@@ -229,25 +264,30 @@ template <bool kVnni, bool kQ4, int T>
         }
         #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) isum[t] = kChains == 2 ? _mm256_add_epi32(s[t][0], s[t][kChains - 1]) : s[t][0];
-      } else if constexpr (kQ4) {
-        __m256i s16[T];  // <= 8 pair sums of <= 3840 each: no saturation
-        #pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
+      } else if constexpr (kNibbles) {
+        // int16 sums of the low and high products of kPerSum chunks: Q4_0 all 4 (8
+        // products-of-pairs <= 30720), Q5_0 2 (4 <= 31744); then widened into isum.
+        constexpr int kPerSum = kQ5 ? 2 : 4;
+        __m256i s16[T];
         #pragma GCC unroll 4
         for (int j = 0; j < 4; ++j) {
-          const __m256i raw = load256(q + 64 * j);
-          const __m256i lo = _mm256_and_si256(raw, low4);
-          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+          __m256i lo, hi;
+          nibble_chunk<kQ5>(q, j, low4, bit4, lo, hi);
           #pragma GCC unroll 8
           for (int t = 0; t < T; ++t) {
             const __m256i pl = _mm256_maddubs_epi16(lo, bcast4(x[t].qs + 4 * j));
             const __m256i ph = _mm256_maddubs_epi16(hi, bcast4(x[t].qs + 16 + 4 * j));
-            s16[t] = add16_in_order(add16_in_order(s16[t], pl), ph);
+            s16[t] = j % kPerSum == 0 ? add16_in_order(pl, ph) : add16_in_order(add16_in_order(s16[t], pl), ph);
+          }
+          if (j % kPerSum == kPerSum - 1) {
+            #pragma GCC unroll 8
+            for (int t = 0; t < T; ++t) {
+              const __m256i wide = _mm256_madd_epi16(s16[t], ones);
+              isum[t] = j < kPerSum ? _mm256_add_epi32(wide, _mm256_set1_epi32(-kOffset * x[t].sum))
+                                    : add32_in_order(isum[t], wide);
+            }
           }
         }
-        #pragma GCC unroll 8
-        for (int t = 0; t < T; ++t)
-          isum[t] = _mm256_add_epi32(_mm256_madd_epi16(s16[t], ones), _mm256_set1_epi32(-8 * x[t].sum));
       } else {
         #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
@@ -274,20 +314,22 @@ template <bool kVnni, bool kQ4, int T>
   store_rows<T>(acc, y, valid_rows);
 }
 
-template <bool kVnni, bool kQ4>
+template <bool kVnni, Legacy kType>
 void gemm_legacy(const PackedGemm& a) {
+  constexpr int kTokens = kLegacyTokens<kVnni, kType>;
+  static_assert(kActChunk % kTokens == 0, "a pass must not straddle an activation chunk");
   const int64_t nb = a.w->cols / 32;
-  float* y[kLegacyTokens];
+  float* y[kTokens];
   for (int64_t g = a.group_begin; g < a.group_end; ++g) {
     const std::byte* gw = a.w->group(g);
     const int64_t row0 = g * kPackRows;
     const int valid = static_cast<int>(a.w->rows - row0 < kPackRows ? a.w->rows - row0 : kPackRows);
-    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kLegacyTokens) {
-      const int n = static_cast<int>(a.n_tokens - t0 < kLegacyTokens ? a.n_tokens - t0 : kLegacyTokens);
+    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTokens) {
+      const int n = static_cast<int>(a.n_tokens - t0 < kTokens ? a.n_tokens - t0 : kTokens);
       const ActBlock32* x = static_cast<const ActBlock32*>(a.x) + t0 / kActChunk * nb * kActChunk + t0 % kActChunk;
       for (int t = 0; t < n; ++t) y[t] = a.y + (t0 + t) * a.y_stride + row0;
-      for_each_constant<kLegacyTokens>([&]<int I>() {
-        if (n == I + 1) legacy_tokens<kVnni, kQ4, I + 1>(gw, nb, x, y, valid);
+      for_each_constant<kTokens>([&]<int I>() {
+        if (n == I + 1) legacy_tokens<kVnni, kType, I + 1>(gw, nb, x, y, valid);
       });
     }
   }
@@ -312,15 +354,40 @@ template <bool kVnni>
   else return add16_in_order(s, _mm256_maddubs_epi16(u, x));
 }
 
-template <bool kVnni, int T>
+// The products of chunk u with x: the first of a sum (plain: no add to a zero).
+template <bool kVnni>
+[[gnu::always_inline]] inline __m256i first_products(__m256i u, __m256i x) {
+  if constexpr (kVnni) return dpbusd<kVnni>(_mm256_setzero_si256(), u, x);
+  else return _mm256_maddubs_epi16(u, x);
+}
+
+// Bit J of every byte of qh moved to bit 4 (other bits: garbage, masked by the caller).
+// The 16-bit shifts move bits across the bytes of a word only into bits 0-3 (left
+// shifts by at most 4) or 5-7 (right shifts by at most 3), never into bit 4.
+template <int J>
+[[gnu::always_inline]] inline __m256i q5_k_bit_to_4(__m256i qh) {
+  if constexpr (J < 4) return _mm256_slli_epi16(qh, 4 - J);
+  else if constexpr (J == 4) return qh;
+  else return _mm256_srli_epi16(qh, J - 4);
+}
+
+// kQ5: Q5_K (the nibbles with qh's bits at bit 4, values 0..31); else Q4_K.
+template <bool kVnni, bool kQ5, int T>
 [[gnu::noinline]] void q4_k_tokens(const std::byte* gw, int64_t nb, const BlockQ8_K* const* x,
                                    float* const* y, int valid_rows) {
+  constexpr size_t kColumnBytes = kQ5 ? L5::kBytes : L4::kBytes;
+  constexpr int kLinesPerPass = kQ5 ? 12 : 10;  // 4 passes prefetch the 37 / 45 lines
+  // One token on VNNI: two vpdpbusd chains per sub-block (even and odd i: latency).
+  constexpr int kChains = kVnni && T == 1 ? 2 : 1;
+  // Plain: chunks per int16 sum (Q4_K 8 products-of-pairs <= 30720, Q5_K 4 <= 31744).
+  constexpr int kPerSum = kVnni ? 8 : kQ5 ? 4 : 8;
   __m256 acc[T][2];
   #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
   const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i bit4 = _mm256_set1_epi8(0x10);
   for (int64_t b = 0; b < nb; ++b) {
-    const std::byte* p = gw + static_cast<size_t>(b) * L4::kBytes;
+    const std::byte* p = gw + static_cast<size_t>(b) * kColumnBytes;
     for_each_constant<2>([&]<int H>() {
       __m256i isum[T];
       #pragma GCC unroll 8
@@ -329,39 +396,50 @@ template <bool kVnni, int T>
       #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) xq[t] = opaque(x[t][b].qs);
       // Chunks 8c .. 8c+7: sub-block 2c (elements 64c ..) in the low nibbles, 2c+1
-      // (elements 64c + 32 ..) in the high nibbles. Each of the two sums takes 8
-      // products-of-pairs (plain: <= 30720 in int16).
+      // (elements 64c + 32 ..) in the high nibbles; Q5_K's 5th bits are bits 2c and
+      // 2c+1 of qh chunk i.
       for_each_constant<4>([&]<int C>() {
-        if constexpr (H == 0) prefetch_ahead<L4::kBytes, 10 * C, 10>(p);  // 37 lines
-        // One token on VNNI: two vpdpbusd chains per sub-block (even and odd i), each
-        // <= 4 * 4 * 15 * 128 = 30720, so the pair goes on as int16 halves of a lane
-        // into one vpdpwssd with the scale in both halves.
-        constexpr int kChains = kVnni && T == 1 ? 2 : 1;
+        if constexpr (H == 0) prefetch_ahead<kColumnBytes, kLinesPerPass * C, kLinesPerPass>(p);
         __m256i s[T][2][kChains];
-        #pragma GCC unroll 8
-        for (int t = 0; t < T; ++t)
-          for (int c = 0; c < kChains; ++c) s[t][0][c] = s[t][1][c] = _mm256_setzero_si256();
-        #pragma GCC unroll 8
-        for (int i = 0; i < 8; ++i) {
-          const __m256i raw = load256(p + L4::kQs + 64 * (8 * C + i) + 32 * H);
-          const __m256i lo = _mm256_and_si256(raw, low4);
-          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
-          #pragma GCC unroll 8
-          for (int t = 0; t < T; ++t) {
-            s[t][0][i % kChains] = add_products<kVnni>(s[t][0][i % kChains], lo, bcast4(xq[t] + 64 * C + 4 * i));
-            s[t][1][i % kChains] =
-                add_products<kVnni>(s[t][1][i % kChains], hi, bcast4(xq[t] + 64 * C + 32 + 4 * i));
-          }
-        }
         const __m256i scale_lo = lanes_u8(p + L4::kScales + kPackRows * (2 * C) + 8 * H);
         const __m256i scale_hi = lanes_u8(p + L4::kScales + kPackRows * (2 * C + 1) + 8 * H);
         #pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) {
-          if constexpr (kChains == 2) {
-            isum[t] = dpwssd<kVnni>(isum[t], pair16(s[t][0][0], s[t][0][1]), pair16(scale_lo, scale_lo));
-            isum[t] = dpwssd<kVnni>(isum[t], pair16(s[t][1][0], s[t][1][1]), pair16(scale_hi, scale_hi));
-          } else {
-            isum[t] = add_scaled<kVnni>(add_scaled<kVnni>(isum[t], s[t][0][0], scale_lo), s[t][1][0], scale_hi);
+        for (int i = 0; i < 8; ++i) {
+          const __m256i raw = load256(p + L4::kQs + 64 * (8 * C + i) + 32 * H);
+          __m256i lo = _mm256_and_si256(raw, low4);
+          __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+          if constexpr (kQ5) {
+            const __m256i qh = load256(p + L5::kQh + 64 * i + 32 * H);
+            lo = _mm256_or_si256(lo, _mm256_and_si256(q5_k_bit_to_4<2 * C>(qh), bit4));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(q5_k_bit_to_4<2 * C + 1>(qh), bit4));
+          }
+          const int c = i % kChains;
+          const bool first = kVnni ? i < kChains : i % kPerSum == 0;
+          #pragma GCC unroll 8
+          for (int t = 0; t < T; ++t) {
+            const __m256i xl = bcast4(xq[t] + 64 * C + 4 * i), xh = bcast4(xq[t] + 64 * C + 32 + 4 * i);
+            s[t][0][c] = first ? first_products<kVnni>(lo, xl) : add_products<kVnni>(s[t][0][c], lo, xl);
+            s[t][1][c] = first ? first_products<kVnni>(hi, xh) : add_products<kVnni>(s[t][1][c], hi, xh);
+          }
+          if (!kVnni && i % kPerSum == kPerSum - 1) {
+            #pragma GCC unroll 8
+            for (int t = 0; t < T; ++t)
+              isum[t] = add_scaled<kVnni>(add_scaled<kVnni>(isum[t], s[t][0][0], scale_lo), s[t][1][0], scale_hi);
+          }
+        }
+        if constexpr (kVnni) {
+          #pragma GCC unroll 8
+          for (int t = 0; t < T; ++t) {
+            if constexpr (kChains == 2 && !kQ5) {
+              // Each Q4_K chain <= 4 * 4 * 15 * 128 = 30720: the pair goes on as the int16
+              // halves of a lane into one vpdpwssd with the scale in both halves.
+              isum[t] = dpwssd<kVnni>(isum[t], pair16(s[t][0][0], s[t][0][1]), pair16(scale_lo, scale_lo));
+              isum[t] = dpwssd<kVnni>(isum[t], pair16(s[t][1][0], s[t][1][1]), pair16(scale_hi, scale_hi));
+            } else {
+              const __m256i sl = kChains == 2 ? _mm256_add_epi32(s[t][0][0], s[t][0][kChains - 1]) : s[t][0][0];
+              const __m256i sh = kChains == 2 ? _mm256_add_epi32(s[t][1][0], s[t][1][kChains - 1]) : s[t][1][0];
+              isum[t] = add_scaled<kVnni>(add_scaled<kVnni>(isum[t], sl, scale_lo), sh, scale_hi);
+            }
           }
         }
       });
@@ -485,28 +563,39 @@ template <bool kVnni, int T>
   store_rows<T>(acc, y, valid_rows);
 }
 
-template <bool kVnni, bool kQ4>
-void gemm_kquant(const PackedGemm& a) {
+// Runs run.template operator()<T>(gw, nb, x, y, valid_rows) for each group of
+// [group_begin, group_end) and each pass of T <= kTokens tokens over it (Q8_K rows).
+template <int kTokens, typename Run>
+[[gnu::always_inline]] inline void kquant_passes(const PackedGemm& a, Run&& run) {
   const int64_t nb = a.w->cols / kQK_K;
-  const BlockQ8_K* x[kKquantTokens];
-  float* y[kKquantTokens];
+  const BlockQ8_K* x[kTokens];
+  float* y[kTokens];
   for (int64_t g = a.group_begin; g < a.group_end; ++g) {
     const std::byte* gw = a.w->group(g);
     const int64_t row0 = g * kPackRows;
     const int valid = static_cast<int>(a.w->rows - row0 < kPackRows ? a.w->rows - row0 : kPackRows);
-    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kKquantTokens) {
-      const int n = static_cast<int>(a.n_tokens - t0 < kKquantTokens ? a.n_tokens - t0 : kKquantTokens);
+    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTokens) {
+      const int n = static_cast<int>(a.n_tokens - t0 < kTokens ? a.n_tokens - t0 : kTokens);
       for (int t = 0; t < n; ++t) {
         x[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(a.x) + (t0 + t) * a.x_stride);
         y[t] = a.y + (t0 + t) * a.y_stride + row0;
       }
-      for_each_constant<kKquantTokens>([&]<int I>() {
-        if (n != I + 1) return;
-        if constexpr (kQ4) q4_k_tokens<kVnni, I + 1>(gw, nb, x, y, valid);
-        else q6_k_tokens<kVnni, I + 1>(gw, nb, x, y, valid);
+      for_each_constant<kTokens>([&]<int I>() {
+        if (n == I + 1) run.template operator()<I + 1>(gw, nb, x, y, valid);
       });
     }
   }
+}
+
+enum class KQuant { kQ4_K, kQ5_K, kQ6_K };
+
+template <bool kVnni, KQuant kType>
+void gemm_kquant(const PackedGemm& a) {
+  kquant_passes<kKquantTokens>(a, []<int T>(const std::byte* gw, int64_t nb, const BlockQ8_K* const* x,
+                                            float* const* y, int valid) {
+    if constexpr (kType == KQuant::kQ6_K) q6_k_tokens<kVnni, T>(gw, nb, x, y, valid);
+    else q4_k_tokens<kVnni, kType == KQuant::kQ5_K, T>(gw, nb, x, y, valid);
+  });
 }
 
 }  // namespace

@@ -6,22 +6,18 @@ namespace tandem::cpu {
 
 bool packable_avx2(DType t, const CpuFeatures& f) {
   if (!isa_supported(Isa::kAvx2, f)) return false;
-  switch (t) {
-    case DType::kQ4_0:
-    case DType::kQ8_0:
-    case DType::kQ4_K:
-    case DType::kQ6_K:
-      return true;
-    default:
-      return false;
-  }
+  return select_packed_gemm_avx2(t, false) != nullptr;
 }
 
 PackedGemmFn select_packed_gemm_avx2(DType t, bool avx_vnni) {
   switch (t) {
     case DType::kQ4_0: return avx_vnni ? gemm_q4_0x16_avxvnni : gemm_q4_0x16_avx2;
+    case DType::kQ5_0: return avx_vnni ? gemm_q5_0x16_avxvnni : gemm_q5_0x16_avx2;
     case DType::kQ8_0: return avx_vnni ? gemm_q8_0x16_avxvnni : gemm_q8_0x16_avx2;
+    case DType::kQ2_K: return avx_vnni ? gemm_q2_kx16_avxvnni : gemm_q2_kx16_avx2;
+    case DType::kQ3_K: return avx_vnni ? gemm_q3_kx16_avxvnni : gemm_q3_kx16_avx2;
     case DType::kQ4_K: return avx_vnni ? gemm_q4_kx16_avxvnni : gemm_q4_kx16_avx2;
+    case DType::kQ5_K: return avx_vnni ? gemm_q5_kx16_avxvnni : gemm_q5_kx16_avx2;
     case DType::kQ6_K: return avx_vnni ? gemm_q6_kx16_avxvnni : gemm_q6_kx16_avx2;
     default: return nullptr;
   }

@@ -115,8 +115,8 @@ void gemm_q6_kx16_avx512vnni(const PackedGemm& a);
 
 // ---- AVX2 + FMA + F16C, plain or with AVX-VNNI: the Isa::kAvx2 lane -----------------
 // What packable / select_packed_gemm answer for Isa::kAvx2 (packed_avx2_select.cpp):
-// Q4_0, Q8_0, Q4_K, Q6_K where f has AVX2; the AVX-VNNI kernel where avx_vnni is
-// true, else the plain AVX2 one (null where t has neither).
+// Q4_0, Q5_0, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K where f has AVX2; the AVX-VNNI kernel
+// where avx_vnni is true, else the plain AVX2 one (null where t has neither).
 bool packable_avx2(DType t, const CpuFeatures& f);
 PackedGemmFn select_packed_gemm_avx2(DType t, bool avx_vnni);
 // The lane's activation quantizers, the same bytes as the AVX-512 ones above
@@ -124,12 +124,20 @@ PackedGemmFn select_packed_gemm_avx2(DType t, bool avx_vnni);
 void quantize_act32_avx2(const float* x, ActBlock32* dst, int64_t nb, int64_t dst_step);
 void quantize_q8_k_avx2(const float* x, BlockQ8_K* y, int64_t nb);
 void gemm_q4_0x16_avx2(const PackedGemm& a);     // packed_avx2.cpp: vpmaddubsw + vpmaddwd
+void gemm_q5_0x16_avx2(const PackedGemm& a);
 void gemm_q8_0x16_avx2(const PackedGemm& a);
+void gemm_q2_kx16_avx2(const PackedGemm& a);
+void gemm_q3_kx16_avx2(const PackedGemm& a);
 void gemm_q4_kx16_avx2(const PackedGemm& a);
+void gemm_q5_kx16_avx2(const PackedGemm& a);
 void gemm_q6_kx16_avx2(const PackedGemm& a);
 void gemm_q4_0x16_avxvnni(const PackedGemm& a);  // packed_avxvnni.cpp: VEX vpdpbusd
+void gemm_q5_0x16_avxvnni(const PackedGemm& a);
 void gemm_q8_0x16_avxvnni(const PackedGemm& a);
+void gemm_q2_kx16_avxvnni(const PackedGemm& a);
+void gemm_q3_kx16_avxvnni(const PackedGemm& a);
 void gemm_q4_kx16_avxvnni(const PackedGemm& a);
+void gemm_q5_kx16_avxvnni(const PackedGemm& a);
 void gemm_q6_kx16_avxvnni(const PackedGemm& a);
 
 // Byte offsets inside one packed K-quant block column (layouts above).

@@ -1,11 +1,13 @@
-// The AVX2 lane's packed kernels (packed_avx2_inl.h): both variants, plain AVX2
-// (vpmaddubsw) and AVX-VNNI (VEX vpdpbusd), each forced, give vec_dot_ref's results bit
-// for bit for every packable type, row counts around the 16-row group (1, 15, 16, 17,
-// 47, 130), several column counts, 1..9 and 17 tokens (Q4_0/Q8_0 take 8 per pass,
-// Q4_K/Q6_K 4), 1 and 2 threads; also at the int16 limits of the plain kernels
-// (weights and activations of the largest magnitudes). matmul and matmul_shared_input
-// on a kAvx2 lane run the variant this CPU has (under `qemu-x86_64 -cpu Haswell`: the
-// plain one). The AVX2 activation quantizers write the reference's bytes.
+// The AVX2 lane's packed kernels (packed_avx2_inl.h, packed_avx2_k23_inl.h): both
+// variants, plain AVX2 (vpmaddubsw) and AVX-VNNI (VEX vpdpbusd), each forced, give
+// vec_dot_ref's results bit for bit for every packable type (Q4_0, Q5_0, Q8_0, Q2_K,
+// Q3_K, Q4_K, Q5_K, Q6_K), row counts around the 16-row group (1, 15, 16, 17, 47, 130),
+// several column counts, 1..9 and 17 tokens (Q4_0/Q8_0 and AVX-VNNI Q5_0 take 8 per
+// pass, plain Q5_0 and the K types 4), 1 and 2 threads; also at the int16 limits of
+// the plain kernels (weights and activations of the largest magnitudes). matmul and
+// matmul_shared_input on a kAvx2 lane run the variant this CPU has (under
+// `qemu-x86_64 -cpu Haswell`: the plain one). The AVX2 activation quantizers write the
+// reference's bytes.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -25,10 +27,11 @@ namespace {
 
 using cpu::Isa;
 
-constexpr DType kTypes[] = {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K};
+constexpr DType kTypes[] = {DType::kQ4_0, DType::kQ5_0, DType::kQ8_0, DType::kQ2_K,
+                            DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 std::vector<int64_t> cols_for(DType t) {
-  if (t == DType::kQ4_K || t == DType::kQ6_K) return {256, 768};
+  if (!cpu::packed_act32(t)) return {256, 768};  // the K types
   return {32, 96, 4128};
 }
 
@@ -128,7 +131,7 @@ void check_forced_variant(bool vnni) {
       }
     }
   }
-  EXPECT_EQ(tested, 2 * 10 * 6 * (3 + 3 + 2 + 2));
+  EXPECT_EQ(tested, 2 * 10 * 6 * (3 * 3 + 5 * 2));
 }
 
 TEST(PackedAvx2, PlainMatchesReferenceBitForBit) {
@@ -142,10 +145,12 @@ TEST(PackedAvx2, AvxVnniMatchesReferenceBitForBit) {
 }
 
 // Weights of the largest magnitudes the plain kernels' int16 sums see (Q4_0/Q4_K
-// nibbles 15, Q8_0 -128 and 127, Q6_K values 63 with scales -128 and 127, Q4_K scales
-// and mins 63) against activations that quantize to +-127 everywhere: token 0 all +,
-// token 1 all -, token 2 the sign alternating per 32 elements. A saturated vpmaddubsw
-// or int16 sum would change the results.
+// nibbles 15, Q5_0/Q5_K values 31 (Q5_0 also 0, i.e. -16), Q8_0 -128 and 127, Q6_K
+// values 63 with scales -128 and 127, Q4_K/Q5_K scales and mins 63, Q2_K values 3 with
+// scales and mins 15, Q3_K values 3 (low bits 3, third bit set) with scales -32 and 31)
+// against activations that quantize to +-127 everywhere: token 0 all +, token 1 all -,
+// token 2 the sign alternating per 32 elements; all three in one pass and each alone. A
+// saturated vpmaddubsw, int16 sum or int16 scale would change the results.
 TEST(PackedAvx2, Int16LimitsMatchReference) {
   if (!have_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
   constexpr int64_t kRows = 17, kCols = 512, kTokens = 3;
@@ -163,12 +168,34 @@ TEST(PackedAvx2, Int16LimitsMatchReference) {
       for (int64_t b = 0; b < kCols / 32; ++b) {
         if (type == DType::kQ4_0) std::memset(reinterpret_cast<BlockQ4_0*>(row)[b].qs, 0xff, 16);
         if (type == DType::kQ8_0) std::memset(reinterpret_cast<BlockQ8_0*>(row)[b].qs, odd ? 0x7f : 0x80, 32);
+        if (type == DType::kQ5_0) {
+          auto& blk = reinterpret_cast<BlockQ5_0*>(row)[b];
+          std::memset(blk.qs, odd ? 0x00 : 0xff, sizeof(blk.qs));
+          std::memset(blk.qh, odd ? 0x00 : 0xff, sizeof(blk.qh));
+        }
       }
       for (int64_t b = 0; b < kCols / kQK_K; ++b) {
         if (type == DType::kQ4_K) {
           auto& blk = reinterpret_cast<BlockQ4_K*>(row)[b];
           std::memset(blk.qs, 0xff, sizeof(blk.qs));
           std::memset(blk.scales, 0xff, sizeof(blk.scales));  // every 6-bit scale and min 63
+        }
+        if (type == DType::kQ5_K) {
+          auto& blk = reinterpret_cast<BlockQ5_K*>(row)[b];
+          std::memset(blk.qs, 0xff, sizeof(blk.qs));
+          std::memset(blk.qh, 0xff, sizeof(blk.qh));
+          std::memset(blk.scales, 0xff, sizeof(blk.scales));
+        }
+        if (type == DType::kQ2_K) {
+          auto& blk = reinterpret_cast<BlockQ2_K*>(row)[b];
+          std::memset(blk.qs, 0xff, sizeof(blk.qs));
+          std::memset(blk.scales, 0xff, sizeof(blk.scales));  // scale and min 15
+        }
+        if (type == DType::kQ3_K) {
+          auto& blk = reinterpret_cast<BlockQ3_K*>(row)[b];
+          std::memset(blk.qs, 0xff, sizeof(blk.qs));
+          std::memset(blk.hmask, 0xff, sizeof(blk.hmask));
+          std::memset(blk.scales, odd ? 0x00 : 0xff, sizeof(blk.scales));  // every scale -32 or 31
         }
         if (type == DType::kQ6_K) {
           auto& blk = reinterpret_cast<BlockQ6_K*>(row)[b];
@@ -183,8 +210,14 @@ TEST(PackedAvx2, Int16LimitsMatchReference) {
     for (bool vnni : {false, true}) {
       if (vnni && !have_avx_vnni()) continue;
       SCOPED_TRACE(testing::type_name(type) + (vnni ? " avx-vnni" : " avx2"));
+      const cpu::PackedGemmFn k = cpu::select_packed_gemm_avx2(type, vnni);
       expect_reference(type, c.w.data(), kRows, kCols, x.data(), kTokens,
-                       run_kernel(cpu::select_packed_gemm_avx2(type, vnni), *packed, x.data(), kTokens, 1));
+                       run_kernel(k, *packed, x.data(), kTokens, 1));
+      for (int64_t t = 0; t < kTokens; ++t) {  // one token alone: its own code (two chains on VNNI)
+        SCOPED_TRACE("token " + std::to_string(t) + " alone");
+        const float* xt = x.data() + t * kCols;
+        expect_reference(type, c.w.data(), kRows, kCols, xt, 1, run_kernel(k, *packed, xt, 1, 1));
+      }
     }
   }
 }
@@ -201,7 +234,7 @@ TEST(PackedAvx2, AvailableWithAvx2) {
     no_fma.fma = false;
     EXPECT_FALSE(cpu::packable(t, Isa::kAvx2, no_fma));
   }
-  for (DType t : {DType::kQ4_1, DType::kQ5_0, DType::kQ5_K, DType::kF16}) {
+  for (DType t : {DType::kQ4_1, DType::kQ5_1, DType::kQ8_K, DType::kF16}) {
     EXPECT_FALSE(cpu::packable(t, Isa::kAvx2, f)) << testing::type_name(t);
     EXPECT_EQ(cpu::select_packed_gemm_avx2(t, true), nullptr);
   }
@@ -246,14 +279,17 @@ TEST(PackedAvx2, MatmulMatchesReferenceBitForBit) {
 }
 
 // matmul_shared_input on a kAvx2 lane: three matrices sharing one activation format
-// (Q4_0 and Q8_0 share ActBlock32, Q4_K and Q6_K share Q8_K rows) in one pass, also
+// (Q4_0, Q5_0 and Q8_0 share ActBlock32, the K types share Q8_K rows) in one pass, also
 // past 64 tokens (blocks of tokens over tiles of groups), and a set with an unpacked
 // matrix (one by one).
 TEST(PackedAvx2, SharedInputMatchesReference) {
   if (!have_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
   const cpu::ThreadArena arena(2);
   const cpu::CpuLane lane{Isa::kAvx2, &arena};
-  const DType sets[][3] = {{DType::kQ4_0, DType::kQ8_0, DType::kQ4_0}, {DType::kQ4_K, DType::kQ6_K, DType::kQ6_K}};
+  const DType sets[][3] = {{DType::kQ4_0, DType::kQ8_0, DType::kQ4_0},
+                           {DType::kQ4_K, DType::kQ6_K, DType::kQ6_K},
+                           {DType::kQ5_0, DType::kQ4_0, DType::kQ5_0},
+                           {DType::kQ2_K, DType::kQ3_K, DType::kQ5_K}};
   for (const auto& types : sets) {
     constexpr int64_t kCols = 4352;  // 136 blocks of 32, 17 of 256
     const int64_t rows[] = {130, 33, 33};
