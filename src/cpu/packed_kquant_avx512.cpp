@@ -104,6 +104,22 @@ template <int T>
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y[t], m, acc[t]);
 }
 
+// The f32 term of a block with mins, added to acc in the reference's operations:
+//   acc += (d_w * d_x) * isum - (dmin_w * d_x) * summ,
+// summ = sum_j mins[j] . (bsums[2j], bsums[2j+1]) (vpdpwssd; each mins[j] lane holds two
+// int16 factors for the two bsums of its pair).
+[[gnu::always_inline]] inline __m512 add_min_term(__m512 acc, __m512i isum, const __m512i (&mins)[8],
+                                                  __m512 dw, __m512 dminw, const BlockQ8_K& xb) {
+  __m512i summ = _mm512_setzero_si512();
+  #pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) summ = _mm512_dpwssd_epi32(summ, mins[j], bcast4(xb.bsums + 2 * j));
+  const __m512 xd = _mm512_set1_ps(xb.d);
+  const __m512 d = _mm512_mul_ps(dw, xd);
+  const __m512 dmin = _mm512_mul_ps(dminw, xd);
+  return _mm512_add_ps(acc, _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)),
+                                          _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(summ))));
+}
+
 // ---- Q2_K, Q3_K ---------------------------------------------------------------------
 
 // Sub-block S = 8h + 2k + u of a Q2_K/Q3_K column: chunks 8h + 4u + m (m = 0..3) of qs
@@ -193,18 +209,7 @@ template <int T, bool kQ3>
       }
       const __m512 dminw = lanes_f16(p + PackedQ2K::kDmin);
       #pragma GCC unroll 8
-      for (int t = 0; t < T; ++t) {
-        const BlockQ8_K& xb = x[t][b];
-        __m512i summ = _mm512_setzero_si512();
-        #pragma GCC unroll 8
-        for (int i = 0; i < 8; ++i) summ = _mm512_dpwssd_epi32(summ, mins[i], bcast4(xb.bsums + 2 * i));
-        const __m512 xd = _mm512_set1_ps(xb.d);
-        const __m512 d = _mm512_mul_ps(dw, xd);
-        const __m512 dmin = _mm512_mul_ps(dminw, xd);
-        const __m512 term = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])),
-                                          _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(summ)));
-        acc[t] = _mm512_add_ps(acc[t], term);
-      }
+      for (int t = 0; t < T; ++t) acc[t] = add_min_term(acc[t], isum[t], mins, dw, dminw, x[t][b]);
     }
   }
   store_rows<T>(acc, y, valid_rows);
@@ -279,18 +284,7 @@ template <int T, bool kQ5>
     const __m512 dw = lanes_f16(p + L4::kD);
     const __m512 dminw = lanes_f16(p + L4::kDmin);
     #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) {
-      const BlockQ8_K& xb = x[t][b];
-      __m512i summ = _mm512_setzero_si512();
-      #pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j) summ = _mm512_dpwssd_epi32(summ, mins[j], bcast4(xb.bsums + 2 * j));
-      const __m512 xd = _mm512_set1_ps(xb.d);
-      const __m512 d = _mm512_mul_ps(dw, xd);
-      const __m512 dmin = _mm512_mul_ps(dminw, xd);
-      const __m512 term = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])),
-                                        _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(summ)));
-      acc[t] = _mm512_add_ps(acc[t], term);
-    }
+    for (int t = 0; t < T; ++t) acc[t] = add_min_term(acc[t], isum[t], mins, dw, dminw, x[t][b]);
   }
   store_rows<T>(acc, y, valid_rows);
 }
