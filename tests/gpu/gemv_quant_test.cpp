@@ -1,8 +1,14 @@
-// The dequantizing GEMV for Q8_0 and Q4_0 against the CPU's dequantization and an f64
-// dot product, for every batch size 1..8, odd row counts and long rows.
+// The dequantizing GEMV for every weight type against the CPU's dequantization and an
+// f64 dot product, for every batch size 1..8, odd row counts and long rows (K-quants:
+// 1, 3 and 17 super-blocks). The per-block decoding itself is checked bit for bit on the
+// host (tests/gpu_host/dequant_functor_test.cpp); this checks the kernel around it.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
 
 #include "cpu/quant_ref.h"
 #include "gpu/cuda/gemv_quant.cuh"
@@ -17,10 +23,8 @@ using testing::GpuTest;
 // |w * x| (a wrong weight in a row of 4096 moves the result by ~2e-4 of it).
 constexpr double kGemvTol = 1e-5;
 
-using GemvFn = cudaError_t (*)(const void*, const float*, float*, GemvShape, cudaStream_t);
-
-void check_type(GpuTest& t, DType type, GemvFn fn) {
-  for (int64_t cols : {32, 96, 4128}) {
+void check_type(GpuTest& t, DType type, GemvFn fn, std::initializer_list<int64_t> col_counts) {
+  for (int64_t cols : col_counts) {
     for (int64_t rows : {1, 7, 67}) {
       // Weights: random rows quantized by the CPU reference; the oracle reads them back.
       const auto wf = testing::random_floats(rows * cols, rows * 7919 + cols);
@@ -59,8 +63,44 @@ void check_type(GpuTest& t, DType type, GemvFn fn) {
   }
 }
 
-TEST_F(GpuTest, GemvQ8_0MatchesDequantizedReference) { check_type(*this, DType::kQ8_0, gemv_q8_0); }
-TEST_F(GpuTest, GemvQ4_0MatchesDequantizedReference) { check_type(*this, DType::kQ4_0, gemv_q4_0); }
+constexpr std::initializer_list<int64_t> kLegacyCols = {32, 96, 4128};
+constexpr std::initializer_list<int64_t> kSuperCols = {256, 768, 4352};
+
+TEST_F(GpuTest, GemvQ8_0MatchesDequantizedReference) { check_type(*this, DType::kQ8_0, gemv_q8_0, kLegacyCols); }
+TEST_F(GpuTest, GemvQ4_0MatchesDequantizedReference) { check_type(*this, DType::kQ4_0, gemv_q4_0, kLegacyCols); }
+TEST_F(GpuTest, GemvQ4_1MatchesDequantizedReference) { check_type(*this, DType::kQ4_1, gemv_q4_1, kLegacyCols); }
+TEST_F(GpuTest, GemvQ5_0MatchesDequantizedReference) { check_type(*this, DType::kQ5_0, gemv_q5_0, kLegacyCols); }
+TEST_F(GpuTest, GemvQ5_1MatchesDequantizedReference) { check_type(*this, DType::kQ5_1, gemv_q5_1, kLegacyCols); }
+TEST_F(GpuTest, GemvF16MatchesDequantizedReference) { check_type(*this, DType::kF16, gemv_f16, kLegacyCols); }
+TEST_F(GpuTest, GemvBF16MatchesDequantizedReference) { check_type(*this, DType::kBF16, gemv_bf16, kLegacyCols); }
+TEST_F(GpuTest, GemvQ2_KMatchesDequantizedReference) { check_type(*this, DType::kQ2_K, gemv_q2_k, kSuperCols); }
+TEST_F(GpuTest, GemvQ3_KMatchesDequantizedReference) { check_type(*this, DType::kQ3_K, gemv_q3_k, kSuperCols); }
+TEST_F(GpuTest, GemvQ4_KMatchesDequantizedReference) { check_type(*this, DType::kQ4_K, gemv_q4_k, kSuperCols); }
+TEST_F(GpuTest, GemvQ5_KMatchesDequantizedReference) { check_type(*this, DType::kQ5_K, gemv_q5_k, kSuperCols); }
+TEST_F(GpuTest, GemvQ6_KMatchesDequantizedReference) { check_type(*this, DType::kQ6_K, gemv_q6_k, kSuperCols); }
+
+// Shapes and pointers off the contract come back as cudaErrorInvalidValue before any
+// launch, so this runs without a device (the pointers are never dereferenced).
+TEST(GemvLaunchers, RejectShapesAndAlignmentsOffTheContract) {
+  const auto* aligned = reinterpret_cast<const float*>(uintptr_t{0x10000});
+  const auto* misaligned = reinterpret_cast<const float*>(uintptr_t{0x10008});
+  float* y = reinterpret_cast<float*>(uintptr_t{0x20000});
+  for (GemvFn fn : {gemv_q2_k, gemv_q3_k, gemv_q4_k, gemv_q5_k, gemv_q6_k}) {
+    EXPECT_EQ(fn(aligned, aligned, y, GemvShape{4, 288, 1}, nullptr), cudaErrorInvalidValue);  // not 256k
+    EXPECT_EQ(fn(aligned, aligned, y, GemvShape{4, 4096 - 32, 1}, nullptr), cudaErrorInvalidValue);
+    EXPECT_EQ(fn(misaligned, aligned, y, GemvShape{4, 4096, 1}, nullptr), cudaErrorInvalidValue);
+    EXPECT_EQ(fn(aligned, misaligned, y, GemvShape{4, 4096, 1}, nullptr), cudaErrorInvalidValue);
+    EXPECT_EQ(fn(aligned, aligned, y, GemvShape{4, 4096, kGemvMaxTokens + 1}, nullptr), cudaErrorInvalidValue);
+    EXPECT_EQ(fn(aligned, aligned, y, GemvShape{0, 4096, 1}, nullptr), cudaSuccess);  // nothing to do
+  }
+  for (GemvFn fn : {gemv_q4_0, gemv_q4_1, gemv_q5_0, gemv_q5_1, gemv_q8_0, gemv_f16, gemv_bf16}) {
+    EXPECT_EQ(fn(aligned, aligned, y, GemvShape{4, 48, 1}, nullptr), cudaErrorInvalidValue);
+    EXPECT_EQ(fn(misaligned, aligned, y, GemvShape{4, 64, 1}, nullptr), cudaErrorInvalidValue);
+    EXPECT_EQ(fn(aligned, misaligned, y, GemvShape{4, 64, 1}, nullptr), cudaErrorInvalidValue);
+    EXPECT_EQ(fn(aligned, aligned, y, GemvShape{4, 64, 0}, nullptr), cudaErrorInvalidValue);
+    EXPECT_EQ(fn(aligned, aligned, y, GemvShape{-1, 64, 1}, nullptr), cudaErrorInvalidValue);
+  }
+}
 
 }  // namespace
 }  // namespace tandem::gpu
