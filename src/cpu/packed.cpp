@@ -47,7 +47,6 @@ void pack_legacy_group(const void* const rows[kPackRows], int64_t cols, std::byt
 
 }  // namespace
 
-void PackedFree::operator()(std::byte* p) const { std::free(p); }
 
 bool packable(DType t, Isa isa, const CpuFeatures& f) {
   if (isa == Isa::kAvx2) return packable_avx2(t, f);
@@ -137,55 +136,101 @@ void pack_group_q5_0(const void* const rows[kPackRows], int64_t cols, std::byte*
   }
 }
 
-Result<PackedMatrix> pack_matrix(DType t, const void* w, int64_t rows, int64_t cols) {
-  TANDEM_CHECK(rows > 0 && cols > 0 && cols % traits(t).block_elems == 0)
-      << "pack_matrix: " << rows << "x" << cols << " of " << dtype_name(t);
-  void (*pack_group)(const void* const*, int64_t, std::byte*) = nullptr;
+namespace {
+
+using PackGroupFn = void (*)(const void* const*, int64_t, std::byte*);
+
+PackGroupFn pack_group_fn(DType t) {
   switch (t) {
-    case DType::kQ4_0: pack_group = pack_group_q4_0; break;
-    case DType::kQ5_0: pack_group = pack_group_q5_0; break;
-    case DType::kQ8_0: pack_group = pack_group_q8_0; break;
-    case DType::kQ2_K: pack_group = pack_group_q2_k; break;
-    case DType::kQ3_K: pack_group = pack_group_q3_k; break;
-    case DType::kQ4_K: pack_group = pack_group_q4_k; break;
-    case DType::kQ5_K: pack_group = pack_group_q5_k; break;
-    case DType::kQ6_K: pack_group = pack_group_q6_k; break;
+    case DType::kQ4_0: return pack_group_q4_0;
+    case DType::kQ5_0: return pack_group_q5_0;
+    case DType::kQ8_0: return pack_group_q8_0;
+    case DType::kQ2_K: return pack_group_q2_k;
+    case DType::kQ3_K: return pack_group_q3_k;
+    case DType::kQ4_K: return pack_group_q4_k;
+    case DType::kQ5_K: return pack_group_q5_k;
+    case DType::kQ6_K: return pack_group_q6_k;
     default: TANDEM_CHECK(false) << "pack_matrix: no packed layout for " << dtype_name(t);
   }
-  PackedMatrix m;
-  m.type = t;
-  m.rows = rows;
-  m.cols = cols;
-  m.groups = (rows + kPackRows - 1) / kPackRows;
-  m.group_bytes = packed_group_bytes(t, cols);
-  const size_t total = m.bytes();
-  // Large matrices on 2 MiB boundaries with transparent huge pages asked for: a
+  return nullptr;
+}
+
+// Fills m (shape set, data pointing at m.bytes() bytes) from W, groups in parallel.
+void pack_into(const PackRequest& r, PackedMatrix& m) {
+  const PackGroupFn pack_group = pack_group_fn(r.type);
+  const size_t row_stride = quantized_row_bytes(r.type, r.cols);
+  const auto* base = static_cast<const std::byte*>(r.w);
+  tbb::parallel_for(int64_t{0}, m.groups, [&](int64_t g) {
+    const void* src[kPackRows];
+    for (int i = 0; i < kPackRows; ++i) {
+      const int64_t row = g * kPackRows + i;
+      src[i] = row < r.rows ? base + static_cast<size_t>(row) * row_stride : nullptr;
+    }
+    pack_group(src, r.cols, m.data + static_cast<size_t>(g) * m.group_bytes);
+  });
+}
+
+constexpr size_t kMatrixAlign = 4096;
+
+}  // namespace
+
+size_t packed_bytes(DType t, int64_t rows, int64_t cols) {
+  return static_cast<size_t>((rows + kPackRows - 1) / kPackRows) * packed_group_bytes(t, cols);
+}
+
+Result<std::vector<PackedMatrix>> pack_matrices(std::span<const PackRequest> reqs,
+                                                const std::function<void(size_t)>& packed) {
+  std::vector<PackedMatrix> out(reqs.size());
+  size_t total = 0;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const PackRequest& r = reqs[i];
+    TANDEM_CHECK(r.rows > 0 && r.cols > 0 && r.cols % traits(r.type).block_elems == 0)
+        << "pack_matrix: " << r.rows << "x" << r.cols << " of " << dtype_name(r.type);
+    pack_group_fn(r.type);  // checks the type
+    PackedMatrix& m = out[i];
+    m.type = r.type;
+    m.rows = r.rows;
+    m.cols = r.cols;
+    m.groups = (r.rows + kPackRows - 1) / kPackRows;
+    m.group_bytes = packed_group_bytes(r.type, r.cols);
+    total = (total + kMatrixAlign - 1) / kMatrixAlign * kMatrixAlign + m.bytes();
+  }
+  if (total == 0) return out;
+  // Large allocations on 2 MiB boundaries with transparent huge pages asked for: a
   // fault per 2 MiB instead of per 4 KiB while packing, and fewer TLB misses while
   // streaming. aligned_alloc wants a size that is a multiple of the alignment.
   const size_t align = total >= (size_t{8} << 20) ? size_t{2} << 20 : 64;
   const size_t alloc = (total + align - 1) / align * align;
   void* p = std::aligned_alloc(align, alloc);
-  if (p == nullptr)
-    return Error(Code::kOutOfMemory) << "packing a " << rows << "x" << cols << " " << dtype_name(t)
-                                     << " matrix: " << total << " bytes";
+  if (p == nullptr) {
+    Error e(Code::kOutOfMemory);
+    e << "packing " << reqs.size() << " matrices (the first " << reqs[0].rows << "x" << reqs[0].cols << " "
+      << dtype_name(reqs[0].type) << "): " << total << " bytes";
+    return e;
+  }
+  std::shared_ptr<void> storage(p, [](void* q) { std::free(q); });
   if (align > 64) {
     ::madvise(p, alloc, MADV_HUGEPAGE);
     // Several NUMA nodes: spread the pages over them before packing first touches
     // them (cpu/numa.h). A refusal leaves the default placement, which still works.
     interleave_pages(p, alloc);
   }
-  m.data.reset(static_cast<std::byte*>(p));
-  const size_t row_stride = quantized_row_bytes(t, cols);
-  const auto* base = static_cast<const std::byte*>(w);
-  tbb::parallel_for(int64_t{0}, m.groups, [&](int64_t g) {
-    const void* src[kPackRows];
-    for (int r = 0; r < kPackRows; ++r) {
-      const int64_t row = g * kPackRows + r;
-      src[r] = row < rows ? base + static_cast<size_t>(row) * row_stride : nullptr;
-    }
-    pack_group(src, cols, m.data.get() + static_cast<size_t>(g) * m.group_bytes);
-  });
-  return m;
+  size_t offset = 0;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    offset = (offset + kMatrixAlign - 1) / kMatrixAlign * kMatrixAlign;
+    out[i].data = static_cast<std::byte*>(p) + offset;
+    out[i].storage = storage;
+    offset += out[i].bytes();
+    pack_into(reqs[i], out[i]);
+    if (packed) packed(i);
+  }
+  return out;
+}
+
+Result<PackedMatrix> pack_matrix(DType t, const void* w, int64_t rows, int64_t cols) {
+  const PackRequest r{t, w, rows, cols};
+  TANDEM_ASSIGN_OR_RETURN(std::vector<PackedMatrix> m, pack_matrices(std::span<const PackRequest>(&r, 1)));
+  return std::move(m[0]);
 }
 
 bool packed_act32(DType t) { return t == DType::kQ4_0 || t == DType::kQ5_0 || t == DType::kQ8_0; }

@@ -19,7 +19,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/status.h"
@@ -29,19 +32,16 @@ namespace tandem::cpu {
 
 constexpr int kPackRows = 16;
 
-struct PackedFree {
-  void operator()(std::byte* p) const;
-};
-
 struct PackedMatrix {
   DType type = DType::kF32;  // the source type
   int64_t rows = 0;
   int64_t cols = 0;
   int64_t groups = 0;        // ceil(rows / kPackRows)
   size_t group_bytes = 0;    // bytes of one group of 16 rows, all columns
-  std::unique_ptr<std::byte[], PackedFree> data;  // groups * group_bytes, 64-byte aligned
+  std::byte* data = nullptr;     // groups * group_bytes, 64-byte aligned, inside `storage`
+  std::shared_ptr<void> storage;  // owns data's memory (shared by matrices packed together)
 
-  const std::byte* group(int64_t g) const { return data.get() + static_cast<size_t>(g) * group_bytes; }
+  const std::byte* group(int64_t g) const { return data + static_cast<size_t>(g) * group_bytes; }
   size_t bytes() const { return static_cast<size_t>(groups) * group_bytes; }
 };
 
@@ -55,5 +55,24 @@ bool packable(DType t, Isa isa);  // this CPU's features
 // Requires packable(t, ...) for some ISA and cols a multiple of t's block size (caller
 // bugs: TANDEM_CHECK). kOutOfMemory if the memory cannot be allocated.
 Result<PackedMatrix> pack_matrix(DType t, const void* w, int64_t rows, int64_t cols);
+
+// Bytes of W packed (PackedMatrix::bytes() of pack_matrix's result).
+size_t packed_bytes(DType t, int64_t rows, int64_t cols);
+
+struct PackRequest {
+  DType type = DType::kF32;
+  const void* w = nullptr;  // [rows, cols] of type, as pack_matrix takes it
+  int64_t rows = 0;
+  int64_t cols = 0;
+};
+
+// Packs every request into ONE allocation, in request order, each matrix on a 4 KiB
+// boundary: a whole model's packed weights sit on 2 MiB transparent huge pages (and
+// are spread over NUMA nodes, cpu/numa.h) without rounding each matrix up to 2 MiB,
+// so small matrices (an 8B model's 2.4 MB K and V) stream without a TLB miss per
+// 4 KiB page too. `packed(i)`, when given, runs after request i is packed (the caller
+// can drop its source pages). The matrices share `storage`. Requirements as pack_matrix.
+Result<std::vector<PackedMatrix>> pack_matrices(std::span<const PackRequest> reqs,
+                                                const std::function<void(size_t)>& packed = {});
 
 }  // namespace tandem::cpu

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -204,6 +205,66 @@ TEST(Packed, SharedInputMatchesReference) {
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace tandem
+
+namespace tandem {
+namespace {
+
+// pack_matrices puts many matrices in one allocation: each must hold exactly what
+// pack_matrix alone gives, start on a 4 KiB boundary, not overlap the next, and keep the
+// shared memory alive for as long as any matrix does. A model-sized set (> 8 MiB) sits
+// on a 2 MiB-aligned base. Packing is plain C++: no CPU feature needed.
+TEST(Packed, PackMatricesEqualsPackMatrixEach) {
+  using testing::GemvCase;
+  using testing::raw_case;
+  std::vector<GemvCase> cases;
+  std::vector<cpu::PackRequest> reqs;
+  const int64_t rows[] = {17, 130, 1, 47, 16, 15, 33, 2};
+  for (size_t i = 0; i < std::size(kTypes); ++i) {
+    const int64_t cols = traits(kTypes[i]).block_elems == 256 ? 768 : 4128;
+    cases.push_back(raw_case(kTypes[i], rows[i], cols, static_cast<uint32_t>(900 + i)));
+  }
+  // One matrix of ~9 MiB so the whole set takes the huge-page path.
+  cases.push_back(raw_case(DType::kQ8_0, 2176, 4096, 77));
+  for (const GemvCase& c : cases) reqs.push_back({c.type, c.w.data(), c.rows, c.cols});
+  std::vector<size_t> order;
+  std::vector<cpu::PackedMatrix> all;
+  {
+    auto r = cpu::pack_matrices(reqs, [&](size_t i) { order.push_back(i); });
+    ASSERT_TRUE(r.is_ok()) << r.error().message();
+    all = std::move(r.value());
+  }
+  ASSERT_EQ(all.size(), reqs.size());
+  ASSERT_EQ(order.size(), reqs.size());
+  for (size_t i = 0; i < order.size(); ++i) EXPECT_EQ(order[i], i);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(all[0].data) % (size_t{2} << 20), 0u);
+  for (size_t i = 0; i < all.size(); ++i) {
+    const cpu::PackedMatrix& m = all[i];
+    const std::string what = std::string(dtype_name(reqs[i].type)) + " #" + std::to_string(i);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(m.data) % 4096, 0u) << what;
+    EXPECT_EQ(m.bytes(), cpu::packed_bytes(reqs[i].type, reqs[i].rows, reqs[i].cols)) << what;
+    if (i + 1 < all.size()) EXPECT_LE(m.data + m.bytes(), all[i + 1].data) << what;
+    EXPECT_EQ(m.storage.get(), all[0].storage.get()) << what;
+    auto one = cpu::pack_matrix(reqs[i].type, reqs[i].w, reqs[i].rows, reqs[i].cols);
+    ASSERT_TRUE(one.is_ok()) << what;
+    ASSERT_EQ(one.value().bytes(), m.bytes()) << what;
+    EXPECT_EQ(std::memcmp(one.value().data, m.data, m.bytes()), 0) << what;
+  }
+  // The last matrix alone keeps the allocation alive.
+  cpu::PackedMatrix last = std::move(all.back());
+  const std::vector<uint8_t> before(reinterpret_cast<const uint8_t*>(last.data),
+                                    reinterpret_cast<const uint8_t*>(last.data) + last.bytes());
+  all.clear();
+  EXPECT_EQ(std::memcmp(before.data(), last.data, last.bytes()), 0);
+}
+
+TEST(Packed, PackMatricesOfNothing) {
+  auto r = cpu::pack_matrices({});
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_TRUE(r.value().empty());
 }
 
 }  // namespace
