@@ -2,6 +2,9 @@
 // the read-bandwidth roofline (weight bytes per token over the measured read bandwidth),
 // and prompt processing as a fraction of the measured int8 (AVX-512 VNNI) peak: the
 // layers' matrix operations per token times tokens per second.
+// --batch N: each tg test runs N sequences together (one decode_batch of N tokens per
+// step) and reports tokens per second over all of them; a step reads the weights once,
+// so its roofline is N times one token's. pp tests run one sequence whatever N is.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -66,7 +69,7 @@ nlohmann::json profile_json(const BenchRow& r, double read_gbs) {
 }
 
 void print_profile(const BenchRow& r, double read_gbs) {
-  std::printf("\nprofile of %s: %lld decode steps, %.2f ms per step\n", r.test.c_str(),
+  std::printf("\nprofile of %s, batch %d: %lld decode steps, %.2f ms per step\n", r.test.c_str(), r.n_seq,
               static_cast<long long>(r.profile.passes),
               1e3 * r.seconds / static_cast<double>(std::max<int64_t>(1, r.profile.passes)));
   std::printf("| %-20s | %9s | %6s | %11s | %10s |\n", "op", "ms/step", "share", "weight GB/s", "of read bw");
@@ -92,6 +95,10 @@ int cmd_bench(const BenchOptions& o) {
   if (m.ctx == 0) m.ctx = need;
   auto cfg = context_config(m);
   if (!cfg) return fail(cfg.error());
+  for (int32_t b : o.batch) {
+    if (b <= 0) return fail("--batch " + std::to_string(b) + ": the number of sequences must be positive");
+    cfg->n_seq = std::max(cfg->n_seq, b);
+  }
   auto rt = open_runtime(m.model, *cfg);
   if (!rt) return fail(rt.error());
   Context& ctx = *rt->context;
@@ -117,9 +124,11 @@ int cmd_bench(const BenchOptions& o) {
   }
   for (int32_t n : o.n_gen) {
     if (n == 0) continue;
-    auto r = bench_generation(ctx, n, o.reps, bos, o.profile);
-    if (!r) return fail(r.error());
-    rows.push_back(std::move(*r));
+    for (int32_t b : o.batch) {
+      auto r = bench_generation(ctx, n, o.reps, bos, o.profile, b);
+      if (!r) return fail(r.error());
+      rows.push_back(std::move(*r));
+    }
   }
 
   if (o.json) {
@@ -127,12 +136,12 @@ int cmd_bench(const BenchOptions& o) {
     for (const BenchRow& r : rows) {
       nlohmann::json j = {{"model_filename", m.model}, {"model_size", model.weight_bytes()},
                           {"model_n_params", n_params}, {"n_threads", threads},
-                          {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"test", r.test},
+                          {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"n_seq", r.n_seq}, {"test", r.test},
                           {"avg_ts", r.avg_ts}, {"stddev_ts", r.stddev_ts}, {"samples_ts", r.samples_ts},
                           {"kv_type", m.kv_type}, {"read_bw_gbs", bw.gb_per_s}};
       if (r.n_gen > 0) {
-        j["roofline_ts"] = roofline_ts;
-        j["roofline_fraction"] = r.avg_ts / roofline_ts;
+        j["roofline_ts"] = roofline_ts * r.n_seq;
+        j["roofline_fraction"] = r.avg_ts / (roofline_ts * r.n_seq);
         if (o.profile) j["profile"] = profile_json(r, bw.gb_per_s);
       }
       if (r.n_prompt > 0) {
@@ -159,20 +168,20 @@ int cmd_bench(const BenchOptions& o) {
     if (peak.gops > 0) std::printf("; %s peak %.0f GOPS (%d threads)", peak.kind, peak.gops, peak.threads);
     std::printf("\n\n");
   }
-  std::printf("| %-32s | %10s | %8s | %7s | %8s | %20s | %9s |\n", "model", "size", "params", "threads", "test",
-              "t/s", "roofline");
-  std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(34, '-').c_str(), std::string(12, '-').c_str(),
-              std::string(10, '-').c_str(), std::string(9, '-').c_str(), std::string(10, '-').c_str(),
-              std::string(22, '-').c_str(), std::string(11, '-').c_str());
+  std::printf("| %-32s | %10s | %8s | %7s | %5s | %8s | %20s | %9s |\n", "model", "size", "params", "threads",
+              "batch", "test", "t/s", "roofline");
+  std::printf("|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(34, '-').c_str(), std::string(12, '-').c_str(),
+              std::string(10, '-').c_str(), std::string(9, '-').c_str(), std::string(7, '-').c_str(),
+              std::string(10, '-').c_str(), std::string(22, '-').c_str(), std::string(11, '-').c_str());
   std::string name = m.model.substr(m.model.find_last_of('/') + 1);
   for (const BenchRow& r : rows) {
     char ts[64], roof[32] = "";
     std::snprintf(ts, sizeof ts, "%.2f ± %.2f", r.avg_ts, r.stddev_ts);
-    if (r.n_gen > 0) std::snprintf(roof, sizeof roof, "%.1f%%", 100 * r.avg_ts / roofline_ts);
+    if (r.n_gen > 0) std::snprintf(roof, sizeof roof, "%.1f%%", 100 * r.avg_ts / (roofline_ts * r.n_seq));
     if (r.n_prompt > 0 && peak.gops > 0)
       std::snprintf(roof, sizeof roof, "%.1f%% pk", 100 * r.avg_ts * ops_per_token / 1e9 / peak.gops);
-    std::printf("| %-32s | %6.1f MiB | %6.1fM | %7d | %8s | %20s | %9s |\n", name.c_str(),
-                model.weight_bytes() / 1048576.0, n_params / 1e6, threads, r.test.c_str(), ts, roof);
+    std::printf("| %-32s | %6.1f MiB | %6.1fM | %7d | %5d | %8s | %20s | %9s |\n", name.c_str(),
+                model.weight_bytes() / 1048576.0, n_params / 1e6, threads, r.n_seq, r.test.c_str(), ts, roof);
   }
   if (o.profile)
     for (const BenchRow& r : rows)

@@ -89,6 +89,7 @@ struct BenchOptions {
   ModelOptions m;
   std::vector<int32_t> n_prompt{512};  // 0 skips
   std::vector<int32_t> n_gen{128};     // 0 skips
+  std::vector<int32_t> batch{1};       // sequences decoded together in the generation tests
   int32_t reps = 5;
   bool json = false;
   bool profile = false;  // op-by-op times of the generation tests

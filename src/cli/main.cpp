@@ -84,6 +84,9 @@ int main(int argc, char** argv) {
   add_model_flags(c_bench, bench.m);
   c_bench->add_option("-p,--n-prompt", bench.n_prompt, "prompt sizes (0: skip)")->delimiter(',');
   c_bench->add_option("-n,--n-gen", bench.n_gen, "generation lengths (0: skip)")->delimiter(',');
+  c_bench->add_option("--batch", bench.batch, "sequences generating together, one token each per step (tg tests)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 4096));
   c_bench->add_option("-r,--repetitions", bench.reps, "repetitions of each test")->check(CLI::PositiveNumber);
   c_bench->add_flag("--json", bench.json, "print a JSON array of rows");
   c_bench->add_flag("--profile", bench.profile, "time each op of the generation tests (ms per step, weight GB/s vs read bandwidth)");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "core/check.h"
 #include "cpu/attention.h"
@@ -78,29 +79,81 @@ void Context::fork(SeqId src, SeqId dst) {
 
 Result<std::span<const float>> Context::decode(std::span<const int32_t> tokens, bool all_logits,
                                                SeqId s) {
-  if (s < 0 || s >= cfg_.n_seq)
-    return Error(Code::kInvalidArgument) << "sequence " << s << " out of range [0, " << cfg_.n_seq << ")";
-  if (tokens.empty()) return Error(Code::kInvalidArgument) << "decode of no tokens";
-  const int32_t n_vocab = model_.config().n_vocab;
-  for (size_t i = 0; i < tokens.size(); ++i)
-    if (tokens[i] < 0 || tokens[i] >= n_vocab)
-      return Error(Code::kInvalidArgument) << "token " << tokens[i] << " at index " << i
-                                           << " is outside the vocabulary [0, " << n_vocab << ")";
-  SeqKv& seq = seqs_[static_cast<size_t>(s)];
-  const int64_t n = static_cast<int64_t>(tokens.size());
-  if (seq.n_tokens + n > n_ctx_)
-    return Error(Code::kOutOfRange) << "context full: " << seq.n_tokens << " cached + " << n
-                                    << " new tokens exceed the context of " << n_ctx_;
-  const int32_t pos0 = seq.n_tokens;
-  TANDEM_TRY(kv_.reserve(seq, static_cast<int32_t>(n)));
-  forward(tokens, seq, pos0, all_logits);
-  const int64_t n_out = all_logits ? n : 1;
-  return std::span<const float>(logits_.data(), static_cast<size_t>(n_out * n_vocab));
+  const DecodeEntry entry{s, tokens, all_logits};
+  TANDEM_ASSIGN_OR_RETURN(const BatchLogits out, decode_batch({&entry, 1}));
+  return out.logits;
 }
 
-void Context::forward(std::span<const int32_t> tokens, SeqKv& seq, int32_t pos0, bool all_logits) {
+Status Context::check_batch(std::span<const DecodeEntry> entries) const {
+  if (entries.empty()) return Error(Code::kInvalidArgument) << "decode of an empty batch";
+  const int32_t n_vocab = model_.config().n_vocab;
+  // Names entry e in messages; a batch of one is just its sequence.
+  const auto where = [&](size_t e) {
+    const std::string seq = "sequence " + std::to_string(entries[e].seq);
+    return entries.size() == 1 ? seq : "batch entry " + std::to_string(e) + " (" + seq + ")";
+  };
+  std::vector<int64_t> entry_of(static_cast<size_t>(cfg_.n_seq), -1);  // [n_seq]: the entry naming it
+  for (size_t e = 0; e < entries.size(); ++e) {
+    const DecodeEntry& en = entries[e];
+    if (en.seq < 0 || en.seq >= cfg_.n_seq)
+      return Error(Code::kInvalidArgument) << where(e) << ": out of range [0, " << cfg_.n_seq << ")";
+    int64_t& first = entry_of[static_cast<size_t>(en.seq)];
+    if (first >= 0)
+      return Error(Code::kInvalidArgument) << where(e) << ": the sequence is already batch entry " << first
+                                           << " (a batch runs each sequence at most once)";
+    first = static_cast<int64_t>(e);
+    if (en.tokens.empty()) return Error(Code::kInvalidArgument) << where(e) << ": decode of no tokens";
+    for (size_t i = 0; i < en.tokens.size(); ++i)
+      if (en.tokens[i] < 0 || en.tokens[i] >= n_vocab)
+        return Error(Code::kInvalidArgument) << where(e) << ": token " << en.tokens[i] << " at index " << i
+                                             << " is outside the vocabulary [0, " << n_vocab << ")";
+    const int32_t cached = seqs_[static_cast<size_t>(en.seq)].n_tokens;
+    if (static_cast<int64_t>(cached) + static_cast<int64_t>(en.tokens.size()) > n_ctx_)
+      return Error(Code::kOutOfRange) << where(e) << ": context full: " << cached << " cached + "
+                                      << en.tokens.size() << " new tokens exceed the context of " << n_ctx_;
+  }
+  return Status::ok();
+}
+
+Result<BatchLogits> Context::decode_batch(std::span<const DecodeEntry> entries) {
+  TANDEM_TRY(check_batch(entries));
+  tokens_.clear();
+  tok_seg_.clear();
+  segs_.clear();
+  out_rows_.clear();
+  first_out_.assign(1, 0);
+  for (const DecodeEntry& en : entries) {
+    const auto n = static_cast<int64_t>(en.tokens.size());
+    const auto first = static_cast<int64_t>(tokens_.size());
+    const SeqKv& seq = seqs_[static_cast<size_t>(en.seq)];
+    tokens_.insert(tokens_.end(), en.tokens.begin(), en.tokens.end());
+    tok_seg_.insert(tok_seg_.end(), static_cast<size_t>(n), static_cast<int32_t>(segs_.size()));
+    segs_.push_back({&seq, first, n, seq.n_tokens});
+    for (int64_t t = en.all_logits ? first : first + n - 1; t < first + n; ++t) out_rows_.push_back(t);
+    first_out_.push_back(static_cast<int64_t>(out_rows_.size()));
+  }
+  // Room in the pool. Context::create sizes it so this cannot fail for sequences within
+  // n_ctx; should it, the entries reserved so far give their new tokens back (a block
+  // copied on write stays copied: same contents, the sequence unchanged).
+  for (size_t e = 0; e < entries.size(); ++e) {
+    const Status st = kv_.reserve(seqs_[static_cast<size_t>(entries[e].seq)], static_cast<int32_t>(segs_[e].n));
+    if (!st.is_ok()) {
+      for (size_t r = 0; r < e; ++r) kv_.truncate(seqs_[static_cast<size_t>(entries[r].seq)], segs_[r].pos0);
+      return Error(st.error().code()) << "sequence " << entries[e].seq << ": " << st.error().message();
+    }
+  }
+  forward();
+  const int32_t n_vocab = model_.config().n_vocab;
+  BatchLogits out;
+  out.logits = std::span<const float>(logits_.data(), out_rows_.size() * static_cast<size_t>(n_vocab));
+  out.first_row = first_out_;
+  out.n_vocab = n_vocab;
+  return out;
+}
+
+void Context::forward() {
   const ModelConfig& c = model_.config();
-  const int64_t n = static_cast<int64_t>(tokens.size());
+  const auto n = static_cast<int64_t>(tokens_.size());
   const int64_t d = c.n_embd;
   grow(x_, n * d);
   grow(xn_, n * d);
@@ -119,13 +172,13 @@ void Context::forward(std::span<const int32_t> tokens, SeqKv& seq, int32_t pos0,
   {
     StepTimer timer(prof, StepOp::kEmbed, emb_row * static_cast<uint64_t>(n));
     for (int64_t t = 0; t < n; ++t)
-      cpu::dequantize_row_ref(emb.type, static_cast<const std::byte*>(emb.data) + emb_row * static_cast<size_t>(tokens[static_cast<size_t>(t)]),
+      cpu::dequantize_row_ref(emb.type, static_cast<const std::byte*>(emb.data) + emb_row * static_cast<size_t>(tokens_[static_cast<size_t>(t)]),
                               x_.data() + t * d, d);
   }
-  const auto norm = [&](const WeightView& w, int64_t first, int64_t count) {
+  const auto norm = [&](const WeightView& w) {
     StepTimer timer(prof, StepOp::kNorm);
-    for (int64_t t = first; t < first + count; ++t)
-      cpu::rms_norm_ref(x_.data() + t * d, static_cast<const float*>(w.data), xn_.data() + (t - first) * d, d, c.rms_eps);
+    for (int64_t t = 0; t < n; ++t)
+      cpu::rms_norm_ref(x_.data() + t * d, static_cast<const float*>(w.data), xn_.data() + t * d, d, c.rms_eps);
   };
   const auto residual = [&] {
     StepTimer timer(prof, StepOp::kResidual);
@@ -134,7 +187,7 @@ void Context::forward(std::span<const int32_t> tokens, SeqKv& seq, int32_t pos0,
 
   for (int32_t il = 0; il < c.n_layer; ++il) {
     const LayerWeights& L = model_.layers()[static_cast<size_t>(il)];
-    norm(L.attn_norm, 0, n);
+    norm(L.attn_norm);
     {
       StepTimer timer(prof, StepOp::kQkv, matrix_bytes(L.wq) + matrix_bytes(L.wk) + matrix_bytes(L.wv));
       const cpu::MatmulArgs qkv[] = {linear_args(L.wq, xn_.data(), n, q_.data()),
@@ -145,14 +198,14 @@ void Context::forward(std::span<const int32_t> tokens, SeqKv& seq, int32_t pos0,
       add_bias(L.bk, k_.data(), n);
       add_bias(L.bv, v_.data(), n);
     }
-    attention_layer(il, seq, pos0, n);
+    attention_layer(il);
     {
       StepTimer timer(prof, StepOp::kAttnOut, matrix_bytes(L.wo));
       linear(lane_, L.wo, attn_.data(), n, tmp_.data());
     }
     residual();
 
-    norm(L.ffn_norm, 0, n);
+    norm(L.ffn_norm);
     {
       StepTimer timer(prof, StepOp::kGateUp, matrix_bytes(L.w_gate) + matrix_bytes(L.w_up));
       const cpu::MatmulArgs gate_up[] = {linear_args(L.w_gate, xn_.data(), n, gate_.data()),
@@ -170,15 +223,20 @@ void Context::forward(std::span<const int32_t> tokens, SeqKv& seq, int32_t pos0,
     residual();
   }
 
-  const int64_t first = all_logits ? 0 : n - 1;
-  const int64_t n_out = n - first;
-  norm(model_.output_norm(), first, n_out);
+  // The rows whose logits are wanted, normalized into xn_ [n_out, d], then one matmul.
+  const auto n_out = static_cast<int64_t>(out_rows_.size());
+  {
+    StepTimer timer(prof, StepOp::kNorm);
+    const auto* w = static_cast<const float*>(model_.output_norm().data);
+    for (int64_t k = 0; k < n_out; ++k)
+      cpu::rms_norm_ref(x_.data() + out_rows_[static_cast<size_t>(k)] * d, w, xn_.data() + k * d, d, c.rms_eps);
+  }
   grow(logits_, n_out * c.n_vocab);
   StepTimer timer(prof, StepOp::kOutput, matrix_bytes(model_.output()));
   linear(lane_, model_.output(), xn_.data(), n_out, logits_.data());
 }
 
-void Context::attention_layer(int32_t il, const SeqKv& seq, int32_t pos0, int64_t n) {
+void Context::attention_layer(int32_t il) {
   const ModelConfig& c = model_.config();
   cpu::RopeParams rp;
   rp.n_rot = c.n_rot;
@@ -188,27 +246,66 @@ void Context::attention_layer(int32_t il, const SeqKv& seq, int32_t pos0, int64_
   rp.freq_factors = model_.rope_freqs().present() ? static_cast<const float*>(model_.rope_freqs().data) : nullptr;
   {
     StepTimer timer(profile_, StepOp::kRopeKv);
-    for (int64_t t = 0; t < n; ++t) {
-      const int32_t pos = pos0 + static_cast<int32_t>(t);
-      cpu::rope_ref(q_.data() + t * c.q_dim(), c.n_head, c.head_dim, pos, rp);
-      cpu::rope_ref(k_.data() + t * c.kv_dim(), c.n_head_kv, c.head_dim, pos, rp);
-      kv_.write(il, seq, pos, k_.data() + t * c.kv_dim(), v_.data() + t * c.kv_dim());
-    }
+    for (const Segment& s : segs_)
+      for (int64_t i = 0; i < s.n; ++i) {
+        const int64_t t = s.first + i;
+        const int32_t pos = s.pos0 + static_cast<int32_t>(i);
+        cpu::rope_ref(q_.data() + t * c.q_dim(), c.n_head, c.head_dim, pos, rp);
+        cpu::rope_ref(k_.data() + t * c.kv_dim(), c.n_head_kv, c.head_dim, pos, rp);
+        kv_.write(il, *s.seq, pos, k_.data() + t * c.kv_dim(), v_.data() + t * c.kv_dim());
+      }
   }
   const cpu::PagedKv view = kv_.layer_view(il);
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  // Token t attends to positions [0, pos0 + t] (causal).
-  cpu::AttnBatch b;
-  b.q = q_.data();
-  b.out = attn_.data();
-  b.n_tokens = n;
-  b.n_heads = c.n_head;
-  b.kv = view;
-  b.block_table = seq.table;
-  b.n_ctx0 = pos0 + 1;
-  b.scale = scale;
+  const int n_threads = arena_.n_threads();
+  // Token i of a segment attends to its sequence's positions [0, pos0 + i] (causal).
+  const auto batch_of = [&](const Segment& s) {
+    cpu::AttnBatch b;
+    b.q = q_.data() + s.first * c.q_dim();
+    b.out = attn_.data() + s.first * c.q_dim();
+    b.n_tokens = s.n;
+    b.n_heads = c.n_head;
+    b.kv = view;
+    b.block_table = s.seq->table;
+    b.n_ctx0 = s.pos0 + 1;
+    b.scale = scale;
+    return b;
+  };
   StepTimer timer(profile_, StepOp::kAttention);
-  cpu::attention_decode(lane_, b);
+  // No sequence's result may depend on the batch it runs in. attention_decode splits a
+  // lone token's long context into ranges (merged afterwards) when its KV heads are
+  // fewer than the threads (attention_splits): such segments run alone, as in a batch
+  // of one. Every other segment gets attention_decode_one's result per token however
+  // the work is cut, so several of them with at least as many tokens as threads share
+  // one parallel pass of one task per token (one fork-join per layer, not one per
+  // sequence); otherwise each runs attention_decode, whose (token, KV head) tasks keep
+  // more threads busy.
+  const bool simd = cpu::attention_simd_ok(lane_.isa, c.head_dim, c.n_head / c.n_head_kv);
+  pooled_.clear();
+  pool_rows_.clear();
+  for (size_t i = 0; i < segs_.size(); ++i) {
+    const Segment& s = segs_[i];
+    if (simd && cpu::attention_splits(s.n, c.n_head_kv, s.pos0 + 1, n_threads) > 1) {
+      cpu::attention_decode(lane_, batch_of(s));
+      continue;
+    }
+    pooled_.push_back(i);
+    for (int64_t t = s.first; t < s.first + s.n; ++t) pool_rows_.push_back(t);
+  }
+  const auto n_pooled = static_cast<int64_t>(pool_rows_.size());
+  if (pooled_.size() < 2 || n_pooled < n_threads) {
+    for (size_t i : pooled_) cpu::attention_decode(lane_, batch_of(segs_[i]));
+    return;
+  }
+  arena_.parallel_for(n_pooled, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = pool_rows_[static_cast<size_t>(i)];
+      const Segment& s = segs_[static_cast<size_t>(tok_seg_[static_cast<size_t>(t)])];
+      cpu::attention_decode_one(lane_.isa, q_.data() + t * c.q_dim(), c.n_head, view, s.seq->table,
+                                s.pos0 + static_cast<int32_t>(t - s.first) + 1, scale,
+                                attn_.data() + t * c.q_dim());
+    }
+  });
 }
 
 }  // namespace tandem
