@@ -48,9 +48,19 @@ void pack_legacy_group(const void* const rows[kPackRows], int64_t cols, std::byt
 }  // namespace
 
 
+// An AVX-512 CPU without VNNI (Skylake-SP/X) runs the AVX2 packed kernels: the same
+// layouts, and vpmaddubsw/vpmaddwd on ymm beat its row-major AVX-512 kernels (which fall
+// back to the AVX2 ones without VNNI anyway, gemv_select.cpp).
+namespace {
+bool avx2_kernels_on(Isa isa, const CpuFeatures& f) {
+  return isa == Isa::kAvx2 || (isa == Isa::kAvx512 && !f.avx512_vnni);
+}
+}  // namespace
+
 bool packable(DType t, Isa isa, const CpuFeatures& f) {
-  if (isa == Isa::kAvx2) return packable_avx2(t, f);
-  if (isa != Isa::kAvx512 || !f.avx512_vnni) return false;
+  if (isa == Isa::kAvx512 && !isa_supported(isa, f)) return false;
+  if (avx2_kernels_on(isa, f)) return packable_avx2(t, f);
+  if (isa != Isa::kAvx512) return false;
   switch (t) {
     case DType::kQ4_0:
     case DType::kQ5_0:
@@ -68,9 +78,11 @@ bool packable(DType t, Isa isa, const CpuFeatures& f) {
 
 bool packable(DType t, Isa isa) { return packable(t, isa, cpu_features()); }
 
-PackedGemmFn select_packed_gemm(DType t, Isa isa) {
-  if (isa == Isa::kAvx2) return packable(t, isa) ? select_packed_gemm_avx2(t, cpu_features().avx_vnni) : nullptr;
-  if (!packable(t, isa)) return nullptr;
+PackedGemmFn select_packed_gemm(DType t, Isa isa) { return select_packed_gemm(t, isa, cpu_features()); }
+
+PackedGemmFn select_packed_gemm(DType t, Isa isa, const CpuFeatures& f) {
+  if (!packable(t, isa, f)) return nullptr;
+  if (avx2_kernels_on(isa, f)) return select_packed_gemm_avx2(t, f.avx_vnni);
   switch (t) {
     case DType::kQ4_0: return gemm_q4_0x16_avx512vnni;
     case DType::kQ5_0: return gemm_q5_0x16_avx512vnni;

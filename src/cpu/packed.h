@@ -46,8 +46,8 @@ struct PackedMatrix {
 };
 
 // Whether a packed layout and kernel exist for weights of type t on `isa` with the
-// features f (AVX-512 with VNNI: the types packed.cpp lists; AVX2: Q4_0, Q8_0, Q4_K,
-// Q6_K, packed_kernels.h).
+// features f: AVX-512 with VNNI, and AVX2 (with or without AVX-VNNI), each the types
+// packed.cpp / packed_avx2_select.cpp list; AVX-512 without VNNI runs the AVX2 kernels.
 bool packable(DType t, Isa isa, const CpuFeatures& f);
 bool packable(DType t, Isa isa);  // this CPU's features
 

@@ -88,6 +88,8 @@ using PackedGemmFn = void (*)(const PackedGemm& a);
 // The packed kernel for weights of type t on `isa` (this CPU's features), or null
 // where packable(t, isa) is false.
 PackedGemmFn select_packed_gemm(DType t, Isa isa);
+// The same for a CPU with features f (AVX-512 without VNNI: the AVX2 kernels).
+PackedGemmFn select_packed_gemm(DType t, Isa isa, const CpuFeatures& f);
 
 // Whether packed kernels for t read ActBlock32 chunks (Q4_0, Q5_0, Q8_0); else Q8_K rows.
 bool packed_act32(DType t);

@@ -27,22 +27,34 @@ std::vector<int64_t> cols_for(DType t) {
   return {32, 96, 4128};
 }
 
-TEST(Packed, AvailableWhereTheCpuHasVnni) {
+TEST(Packed, AvailableOnAvx512AndAvx2) {
   const cpu::CpuFeatures& f = cpu::cpu_features();
-  const bool vnni = cpu::isa_supported(cpu::Isa::kAvx512, f) && f.avx512_vnni;
-  EXPECT_EQ(cpu::packable(DType::kQ4_0, cpu::Isa::kAvx512, f), vnni);
-  EXPECT_EQ(cpu::packable(DType::kQ8_0, cpu::Isa::kAvx512, f), vnni);
-  EXPECT_EQ(cpu::packable(DType::kQ4_K, cpu::Isa::kAvx512, f), vnni);
-  EXPECT_EQ(cpu::packable(DType::kQ2_K, cpu::Isa::kAvx512, f), vnni);
-  EXPECT_EQ(cpu::packable(DType::kQ3_K, cpu::Isa::kAvx512, f), vnni);
-  EXPECT_EQ(cpu::packable(DType::kQ5_K, cpu::Isa::kAvx512, f), vnni);
-  EXPECT_EQ(cpu::packable(DType::kQ6_K, cpu::Isa::kAvx512, f), vnni);
+  const bool avx512 = cpu::isa_supported(cpu::Isa::kAvx512, f);
   for (DType t : kTypes) {
+    EXPECT_EQ(cpu::packable(t, cpu::Isa::kAvx512, f), avx512) << dtype_name(t);
+    EXPECT_EQ(cpu::packable(t, cpu::Isa::kAvx2, f), cpu::isa_supported(cpu::Isa::kAvx2, f)) << dtype_name(t);
     EXPECT_FALSE(cpu::packable(t, cpu::Isa::kScalar, f));
   }
-  EXPECT_EQ(cpu::packable(DType::kQ5_0, cpu::Isa::kAvx512, f), vnni);
   EXPECT_FALSE(cpu::packable(DType::kQ5_1, cpu::Isa::kAvx512, f));
   EXPECT_FALSE(cpu::packable(DType::kF16, cpu::Isa::kAvx512, f));
+}
+
+TEST(Packed, Avx512WithoutVnniUsesTheAvx2Kernels) {
+  cpu::CpuFeatures f;  // Skylake-SP: AVX-512 F/BW/VL/DQ, no VNNI (pure functions: any CPU runs this)
+  f.os_ymm = f.os_zmm = f.avx2 = f.fma = f.f16c = true;
+  f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = true;
+  ASSERT_TRUE(cpu::isa_supported(cpu::Isa::kAvx512, f));
+  for (bool avx_vnni : {false, true}) {
+    f.avx_vnni = avx_vnni;
+    for (DType t : kTypes) {
+      EXPECT_EQ(cpu::packable(t, cpu::Isa::kAvx512, f), cpu::packable(t, cpu::Isa::kAvx2, f)) << dtype_name(t);
+      EXPECT_TRUE(cpu::packable(t, cpu::Isa::kAvx512, f)) << dtype_name(t);
+      EXPECT_EQ(cpu::select_packed_gemm(t, cpu::Isa::kAvx512, f), cpu::select_packed_gemm_avx2(t, avx_vnni))
+          << dtype_name(t) << (avx_vnni ? " avx-vnni" : " plain");
+    }
+  }
+  f.avx512_vnni = true;  // Cascade Lake and later: the AVX-512 VNNI kernels
+  for (DType t : kTypes) EXPECT_NE(cpu::select_packed_gemm(t, cpu::Isa::kAvx512, f), cpu::select_packed_gemm_avx2(t, f.avx_vnni));
 }
 
 TEST(Packed, MatmulMatchesReferenceBitForBit) {
