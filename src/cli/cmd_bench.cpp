@@ -5,6 +5,8 @@
 // --batch N: each tg test runs N sequences together (one decode_batch of N tokens per
 // step) and reports tokens per second over all of them; a step reads the weights once,
 // so its roofline is N times one token's. pp tests run one sequence whatever N is.
+// --gpu-layers/--gpu-mem plan the GPU's memory as run does (--gpu-emulate runs the plan
+// on the emulated GPU); JSON rows give the layers placed there as n_gpu_layers.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -13,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "cli/gpu_setup.h"
 #include "cpu/topology.h"
 #include "engine/benchmark.h"
 #include "engine/runtime.h"
@@ -99,7 +102,9 @@ int cmd_bench(const BenchOptions& o) {
     if (b <= 0) return fail("--batch " + std::to_string(b) + ": the number of sequences must be positive");
     cfg->n_seq = std::max(cfg->n_seq, b);
   }
-  auto rt = open_runtime(m.model, *cfg);
+  auto gpu = setup_gpu(GpuRequest{m.model, m.gpu, m.ctx, m.kv_type, cfg->n_seq}, /*force_plan=*/false, stderr);
+  if (!gpu) return fail(gpu.error());
+  auto rt = open_runtime(m.model, *cfg, gpu->device());
   if (!rt) return fail(rt.error());
   Context& ctx = *rt->context;
   const Model& model = *rt->model;
@@ -138,7 +143,8 @@ int cmd_bench(const BenchOptions& o) {
                           {"model_n_params", n_params}, {"n_threads", threads},
                           {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"n_seq", r.n_seq}, {"test", r.test},
                           {"avg_ts", r.avg_ts}, {"stddev_ts", r.stddev_ts}, {"samples_ts", r.samples_ts},
-                          {"kv_type", m.kv_type}, {"read_bw_gbs", bw.gb_per_s}};
+                          {"kv_type", m.kv_type}, {"read_bw_gbs", bw.gb_per_s},
+                          {"n_gpu_layers", gpu->device_layers()}};
       if (r.n_gen > 0) {
         j["roofline_ts"] = roofline_ts * r.n_seq;
         j["roofline_fraction"] = r.avg_ts / (roofline_ts * r.n_seq);

@@ -13,6 +13,7 @@ namespace tandem::cli {
 struct GpuOptions {
   std::optional<std::string> gpu_mem;     // --gpu-mem SIZE ("16G", "512M"): the GPU memory budget
   std::optional<std::string> gpu_layers;  // --gpu-layers N|auto
+  bool emulate = false;                   // --gpu-emulate or TANDEM_GPU_EMULATE=1: an emulated GPU runs the plan
 };
 
 struct ModelOptions {
@@ -20,7 +21,7 @@ struct ModelOptions {
   int32_t threads = 0;        // 0: all cores
   int32_t ctx = 0;            // 0: min(model context, 4096)
   std::string kv_type = "f16";
-  GpuOptions gpu;             // run and chat only
+  GpuOptions gpu;             // run, chat and bench only
 };
 
 struct SamplingOptions {

@@ -1,5 +1,6 @@
 #include "cli/gpu_setup.h"
 
+#include "engine/emulated_gpu.h"
 #include "gpu/byte_size.h"
 #include "gpu/reserves.h"
 #include "storage/gguf.h"
@@ -11,6 +12,7 @@ namespace {
 std::pair<std::optional<uint64_t>, std::string> choose_budget(const std::optional<uint64_t>& flag,
                                                               const GpuSetup& s) {
   if (flag) return {flag, "--gpu-mem"};
+  if (s.emulated) return {std::nullopt, "--gpu-emulate with no --gpu-mem: no limit"};
   if (s.backend) {
     const gpu::DeviceInfo& d = s.backend->backend().device();
     const uint64_t b = d.free_bytes > gpu::kDeviceHeadroomBytes ? d.free_bytes - gpu::kDeviceHeadroomBytes : 0;
@@ -20,7 +22,25 @@ std::pair<std::optional<uint64_t>, std::string> choose_budget(const std::optiona
   return {std::nullopt, "no CUDA device and no --gpu-mem"};
 }
 
+// What the plan puts on the device, in words: "the output head and layers 3-4".
+std::string placed(const MemoryPlan& p) {
+  std::string s = p.output_on_gpu ? "the output head" : "";
+  if (p.gpu_layers > 0) {
+    s += s.empty() ? "" : " and ";
+    s += p.gpu_layers == 1 ? "layer " + std::to_string(p.n_layer - 1)
+                           : "layers " + std::to_string(p.first_gpu_layer()) + "-" + std::to_string(p.n_layer - 1);
+  }
+  return s;
+}
+
 }  // namespace
+
+RuntimeDevice GpuSetup::device() const {
+  if (!emulated || !plan || plan->items.empty()) return {};
+  return RuntimeDevice{emulated.get(), &*plan};
+}
+
+int32_t GpuSetup::device_layers() const { return device().backend != nullptr ? plan->gpu_layers : 0; }
 
 Result<GpuSetup> setup_gpu(const GpuRequest& r, bool force_plan, std::FILE* plan_out) {
   std::optional<uint64_t> budget_flag;
@@ -35,17 +55,21 @@ Result<GpuSetup> setup_gpu(const GpuRequest& r, bool force_plan, std::FILE* plan
   if (!kv) return Error(Code::kInvalidArgument) << "unknown KV type '" << r.kv_type << "'";
 
   GpuSetup s;
-  gpu::LoaderOptions lo;
-  lo.library_paths = gpu::default_library_paths(gpu::program_dir());
-  auto lb = gpu::load_gpu_backend(lo);
   std::string no_gpu;
-  if (lb) {
-    s.backend.emplace(std::move(*lb));
+  if (r.gpu.emulate) {
+    s.emulated = std::make_unique<EmulatedGpuBackend>();
   } else {
-    no_gpu = lb.error().message();
+    gpu::LoaderOptions lo;
+    lo.library_paths = gpu::default_library_paths(gpu::program_dir());
+    auto lb = gpu::load_gpu_backend(lo);
+    if (lb) {
+      s.backend.emplace(std::move(*lb));
+    } else {
+      no_gpu = lb.error().message();
+    }
   }
 
-  if (force_plan || s.backend || r.gpu.gpu_mem || r.gpu.gpu_layers) {
+  if (force_plan || s.backend || s.emulated || r.gpu.gpu_mem || r.gpu.gpu_layers) {
     TANDEM_ASSIGN_OR_RETURN(gguf::File f, gguf::File::open(r.model));
     TANDEM_ASSIGN_OR_RETURN(PlanModel m, plan_model_of(f));
     MemoryPlanConfig c;
@@ -59,7 +83,16 @@ Result<GpuSetup> setup_gpu(const GpuRequest& r, bool force_plan, std::FILE* plan
     std::fprintf(plan_out, "tandem: GPU budget from %s\n%s", source.c_str(), format_plan(p).c_str());
     s.plan = std::move(p);
   }
-  if (s.backend) {
+  if (s.emulated) {
+    if (s.plan->items.empty()) {
+      std::fprintf(stderr, "tandem: the GPU is emulated (--gpu-emulate), but the plan puts nothing on it; running on the CPU\n");
+    } else {
+      std::fprintf(stderr,
+                   "tandem: the GPU is emulated (--gpu-emulate: host memory, reference kernels, no CUDA device used); "
+                   "%s %s there, the rest on the CPU\n",
+                   placed(*s.plan).c_str(), s.plan->gpu_layers > 0 ? "run" : "runs");
+    }
+  } else if (s.backend) {
     std::fprintf(stderr, "tandem: GPU %s; the forward pass still runs on the CPU (no GPU executor yet)\n",
                  gpu::describe(s.backend->backend().device()).c_str());
   } else {

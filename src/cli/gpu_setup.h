@@ -1,22 +1,35 @@
 // Before a run: finds the GPU backend, plans the GPU's memory from the model's header
 // and the flags, prints the plan, and says once when Tandem runs on the CPU. A plan
 // that cannot fit is refused here, before the model is loaded.
+//
+// --gpu-emulate (or TANDEM_GPU_EMULATE=1) skips the CUDA library altogether and runs the
+// plan on an emulated GPU (engine/emulated_gpu.h); without --gpu-mem the emulated GPU
+// has no budget (a full offload).
 #pragma once
 
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "cli/commands.h"
 #include "core/status.h"
 #include "engine/memory_plan.h"
+#include "engine/runtime.h"
 #include "gpu/loader.h"
 
 namespace tandem::cli {
 
 struct GpuSetup {
-  std::optional<gpu::LoadedBackend> backend;  // none: CPU only
+  std::optional<gpu::LoadedBackend> backend;  // a CUDA device; none: CPU only
+  std::unique_ptr<gpu::GpuBackend> emulated;  // --gpu-emulate
   std::optional<MemoryPlan> plan;             // made when asked for or when there is a GPU
+
+  // The backend that runs the plan's device part, with the plan; empty (CPU only) when
+  // nothing is placed or no backend has an executor (the CUDA one is not written yet).
+  RuntimeDevice device() const;
+  // Layers placed on the device by the plan (0: CPU only), for reports.
+  int32_t device_layers() const;
 };
 
 struct GpuRequest {

@@ -1,6 +1,7 @@
 // The `tandem` command line: parses flags with CLI11 (this is the only translation unit
 // that includes it, CLI11 is heavy to compile) and runs one subcommand.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 
@@ -21,6 +22,14 @@ void add_model_flags(CLI::App* app, ModelOptions& m) {
 void add_gpu_flags(CLI::App* app, GpuOptions& g) {
   app->add_option("--gpu-mem", g.gpu_mem, "GPU memory budget, e.g. 16G or 512M (default: the device's free memory)");
   app->add_option("--gpu-layers", g.gpu_layers, "layers on the GPU: a number or auto (as many as fit)");
+}
+
+// run, chat and bench: the GPU flags, and the emulated GPU (not for inspect: nothing runs).
+void add_run_gpu_flags(CLI::App* app, GpuOptions& g) {
+  add_gpu_flags(app, g);
+  app->add_flag("--gpu-emulate", g.emulate,
+                "run the GPU's part of the plan on an emulated GPU: host memory, reference kernels, slow; for "
+                "testing without a GPU (also TANDEM_GPU_EMULATE=1)");
 }
 
 void add_sampling_flags(CLI::App* app, SamplingOptions& s) {
@@ -48,7 +57,7 @@ int main(int argc, char** argv) {
   CLI::App* c_run = app.add_subcommand("run", "generate a continuation of a prompt");
   add_model_flags(c_run, run.m);
   add_sampling_flags(c_run, run.s);
-  add_gpu_flags(c_run, run.m.gpu);
+  add_run_gpu_flags(c_run, run.m.gpu);
   c_run->add_option("-p,--prompt", run.prompt, "prompt text (empty: BOS alone)");
   c_run->add_option("-n,--n-predict", run.n_predict, "tokens to generate (-1: until end)");
   c_run->add_flag("--ignore-eos", run.ignore_eos, "do not stop at end-of-generation tokens");
@@ -73,7 +82,7 @@ int main(int argc, char** argv) {
   CLI::App* c_chat = app.add_subcommand("chat", "interactive multi-turn chat");
   add_model_flags(c_chat, chat.m);
   add_sampling_flags(c_chat, chat.s);
-  add_gpu_flags(c_chat, chat.m.gpu);
+  add_run_gpu_flags(c_chat, chat.m.gpu);
   c_chat->add_option("--system", chat.system, "system prompt");
   c_chat->add_option("--chat-template", chat.chat_template, "override: llama2, llama3, chatml, mistral, phi3");
   c_chat->add_option("-n,--n-predict", chat.n_predict, "max tokens per answer (-1: until end of turn)");
@@ -82,6 +91,7 @@ int main(int argc, char** argv) {
   BenchOptions bench;
   CLI::App* c_bench = app.add_subcommand("bench", "prompt processing and generation speed (like llama-bench)");
   add_model_flags(c_bench, bench.m);
+  add_run_gpu_flags(c_bench, bench.m.gpu);
   c_bench->add_option("-p,--n-prompt", bench.n_prompt, "prompt sizes (0: skip)")->delimiter(',');
   c_bench->add_option("-n,--n-gen", bench.n_gen, "generation lengths (0: skip)")->delimiter(',');
   c_bench->add_option("--batch", bench.batch, "sequences generating together, one token each per step (tg tests)")
@@ -130,6 +140,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tandem: error: %s (try --help)\n", e.what());
     return 2;
   }
+
+  // The environment is read here, once, like the flags.
+  if (const char* e = std::getenv("TANDEM_GPU_EMULATE"); e != nullptr && std::string(e) == "1")
+    for (GpuOptions* g : {&run.m.gpu, &chat.m.gpu, &bench.m.gpu}) g->emulate = true;
 
   try {
     if (c_run->parsed()) return cmd_run(run);

@@ -42,7 +42,7 @@ void add_bias(const WeightView& b, float* y, int64_t n_tokens) {
 
 }  // namespace
 
-Result<std::unique_ptr<Context>> Context::create(const Model& model, const ContextConfig& cfg) {
+Result<std::unique_ptr<Context>> Context::create(const Model& model, const ContextConfig& cfg, DeviceLayers device) {
   const ModelConfig& mc = model.config();
   if (cfg.n_seq <= 0 || cfg.n_ctx < 0 || cfg.block_tokens <= 0)
     return Error(Code::kInvalidArgument) << "context: n_seq " << cfg.n_seq << ", n_ctx " << cfg.n_ctx
@@ -62,14 +62,29 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, const Conte
   if (n_blocks > INT32_MAX) return Error(Code::kInvalidArgument) << "context too large";
   kc.n_blocks = static_cast<int32_t>(n_blocks);
   kc.type = cfg.kv_type;
+  if (const gpu::GpuExecutor* e = device.executor.get()) {
+    // The device's KV blocks are addressed with this context's block tables.
+    const gpu::KvDesc dk = e->kv();
+    if (e->n_layer() != mc.n_layer || dk.type != kc.type || dk.block_tokens != kc.block_tokens ||
+        dk.n_blocks != kc.n_blocks)
+      return Error(Code::kInvalidArgument)
+             << "the GPU layers were planned for another context: " << e->n_layer() << " layers, KV "
+             << dtype_name(dk.type) << " in " << dk.n_blocks << " blocks of " << dk.block_tokens
+             << " tokens; this context has " << mc.n_layer << " layers, KV " << dtype_name(kc.type) << " in "
+             << kc.n_blocks << " blocks of " << kc.block_tokens << " tokens (n_ctx " << n_ctx << ", " << cfg.n_seq
+             << " sequences)";
+    kc.n_layers = e->first_layer();  // the CPU's KV holds only the CPU's layers
+  }
   TANDEM_ASSIGN_OR_RETURN(KvCache kv, KvCache::create(kc));
   TANDEM_ASSIGN_OR_RETURN(const cpu::Isa isa, cpu::runtime_isa());
-  return std::unique_ptr<Context>(new Context(model, cfg, std::move(kv), n_ctx, isa));
+  return std::unique_ptr<Context>(new Context(model, cfg, std::move(kv), n_ctx, isa, std::move(device)));
 }
 
-Context::Context(const Model& m, const ContextConfig& cfg, KvCache kv, int32_t n_ctx, cpu::Isa isa)
+Context::Context(const Model& m, const ContextConfig& cfg, KvCache kv, int32_t n_ctx, cpu::Isa isa,
+                 DeviceLayers device)
     : model_(m), cfg_(cfg), arena_(cfg.n_threads), lane_{isa, &arena_}, kv_(std::move(kv)), n_ctx_(n_ctx),
-      seqs_(static_cast<size_t>(cfg.n_seq)) {}
+      seqs_(static_cast<size_t>(cfg.n_seq)), device_(std::move(device)),
+      n_cpu_layers_(device_.executor ? device_.executor->first_layer() : m.config().n_layer) {}
 
 void Context::truncate(SeqId s, int32_t n_keep) { kv_.truncate(seqs_.at(static_cast<size_t>(s)), n_keep); }
 
@@ -135,14 +150,34 @@ Result<BatchLogits> Context::decode_batch(std::span<const DecodeEntry> entries) 
   // Room in the pool. Context::create sizes it so this cannot fail for sequences within
   // n_ctx; should it, the entries reserved so far give their new tokens back (a block
   // copied on write stays copied: same contents, the sequence unchanged).
-  for (size_t e = 0; e < entries.size(); ++e) {
-    const Status st = kv_.reserve(seqs_[static_cast<size_t>(entries[e].seq)], static_cast<int32_t>(segs_[e].n));
-    if (!st.is_ok()) {
-      for (size_t r = 0; r < e; ++r) kv_.truncate(seqs_[static_cast<size_t>(entries[r].seq)], segs_[r].pos0);
-      return Error(st.error().code()) << "sequence " << entries[e].seq << ": " << st.error().message();
+  // Blocks copied on write are copied on the device too, whatever happens next.
+  copies_.clear();
+  Status reserved = Status::ok();
+  size_t n_reserved = 0;
+  for (; n_reserved < entries.size(); ++n_reserved) {
+    const size_t e = n_reserved;
+    reserved = kv_.reserve(seqs_[static_cast<size_t>(entries[e].seq)], static_cast<int32_t>(segs_[e].n), &copies_);
+    if (!reserved.is_ok()) break;
+  }
+  const auto give_back = [&](size_t n_entries) {
+    for (size_t r = 0; r < n_entries; ++r) kv_.truncate(seqs_[static_cast<size_t>(entries[r].seq)], segs_[r].pos0);
+  };
+  if (device_.executor && !copies_.empty()) {
+    dev_copies_.clear();
+    for (const KvBlockCopy& c : copies_) dev_copies_.push_back({c.from, c.to});
+    if (Status st = device_.executor->copy_blocks(dev_copies_); !st.is_ok()) {
+      give_back(n_reserved);
+      return st.error();
     }
   }
-  forward();
+  if (!reserved.is_ok()) {
+    give_back(n_reserved);
+    return Error(reserved.error().code()) << "sequence " << entries[n_reserved].seq << ": " << reserved.error().message();
+  }
+  if (Status st = forward(); !st.is_ok()) {  // a device error: the batch's tokens are not kept
+    give_back(entries.size());
+    return st.error();
+  }
   const int32_t n_vocab = model_.config().n_vocab;
   BatchLogits out;
   out.logits = std::span<const float>(logits_.data(), out_rows_.size() * static_cast<size_t>(n_vocab));
@@ -151,7 +186,7 @@ Result<BatchLogits> Context::decode_batch(std::span<const DecodeEntry> entries) 
   return out;
 }
 
-void Context::forward() {
+Status Context::forward() {
   const ModelConfig& c = model_.config();
   const auto n = static_cast<int64_t>(tokens_.size());
   const int64_t d = c.n_embd;
@@ -185,7 +220,7 @@ void Context::forward() {
     for (int64_t i = 0; i < n * d; ++i) x_[static_cast<size_t>(i)] += tmp_[static_cast<size_t>(i)];
   };
 
-  for (int32_t il = 0; il < c.n_layer; ++il) {
+  for (int32_t il = 0; il < n_cpu_layers_; ++il) {
     const LayerWeights& L = model_.layers()[static_cast<size_t>(il)];
     norm(L.attn_norm);
     {
@@ -223,8 +258,12 @@ void Context::forward() {
     residual();
   }
 
-  // The rows whose logits are wanted, normalized into xn_ [n_out, d], then one matmul.
   const auto n_out = static_cast<int64_t>(out_rows_.size());
+  if (device_.executor) {
+    TANDEM_ASSIGN_OR_RETURN(const bool logits_done, device_forward());
+    if (logits_done) return Status::ok();
+  }
+  // The rows whose logits are wanted, normalized into xn_ [n_out, d], then one matmul.
   {
     StepTimer timer(prof, StepOp::kNorm);
     const auto* w = static_cast<const float*>(model_.output_norm().data);
@@ -234,6 +273,40 @@ void Context::forward() {
   grow(logits_, n_out * c.n_vocab);
   StepTimer timer(prof, StepOp::kOutput, matrix_bytes(model_.output()));
   linear(lane_, model_.output(), xn_.data(), n_out, logits_.data());
+  return Status::ok();
+}
+
+Result<bool> Context::device_forward() {
+  gpu::GpuExecutor& e = *device_.executor;
+  const ModelConfig& c = model_.config();
+  const auto n = static_cast<int64_t>(tokens_.size());
+  const auto n_out = static_cast<int64_t>(out_rows_.size());
+  const int64_t d = c.n_embd;
+  gpu::ExecBatch b;
+  b.first_layer = n_cpu_layers_;
+  b.logits = e.has_head();
+  if (b.logits) grow(logits_, n_out * c.n_vocab);
+  b.out = b.logits ? logits_.data() : x_.data();  // logits [n_out, n_vocab] or the hidden state in place
+  if (n_cpu_layers_ == c.n_layer) {
+    // Only the head is on the device: send the rows whose logits are wanted, no more.
+    for (int64_t k = 0; k < n_out; ++k)
+      std::copy_n(x_.data() + out_rows_[static_cast<size_t>(k)] * d, d, xn_.data() + k * d);
+    dev_rows_.resize(static_cast<size_t>(n_out));
+    for (int64_t k = 0; k < n_out; ++k) dev_rows_[static_cast<size_t>(k)] = k;
+    b.n_layers = 0;
+    b.x = xn_.data();
+    b.n_tokens = n_out;
+    b.out_rows = dev_rows_;
+  } else {
+    dev_segs_.clear();
+    for (const Segment& s : segs_) dev_segs_.push_back({s.first, s.n, s.pos0, s.seq->table});
+    b.x = x_.data();
+    b.n_tokens = n;
+    b.segments = dev_segs_;
+    b.out_rows = out_rows_;
+  }
+  TANDEM_TRY(e.run(b));
+  return b.logits;
 }
 
 void Context::attention_layer(int32_t il) {

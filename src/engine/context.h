@@ -2,6 +2,13 @@
 // decode_batch() appends tokens to several sequences in one forward pass (each weight
 // matrix is read once for all their tokens) and returns their logits; decode() is the
 // batch of one sequence.
+//
+// With DeviceLayers (engine/device_layers.h), layers [0, first_layer) run on the CPU as
+// always and the executor runs the rest (and the output head when it holds it): the
+// hidden state goes to the device once per forward pass and logits come back. The CPU
+// KV cache then holds only the CPU layers' rows; its block tables (one BlockPool) are
+// the device's too, and a block copied on write is copied on the device as well.
+// Without one, nothing changes: the CPU runs everything.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +20,7 @@
 #include "core/status.h"
 #include "cpu/cpu_lane.h"
 #include "cpu/thread_arena.h"
+#include "engine/device_layers.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/step_profile.h"
@@ -53,7 +61,11 @@ struct BatchLogits {
 
 class Context {
  public:
-  static Result<std::unique_ptr<Context>> create(const Model& model, const ContextConfig& cfg);
+  // `device`: layers placed on a device for this model and exactly this configuration
+  // (its KV type, block size and block count must be cfg's: kInvalidArgument otherwise);
+  // empty (the default): CPU only.
+  static Result<std::unique_ptr<Context>> create(const Model& model, const ContextConfig& cfg,
+                                                 DeviceLayers device = {});
 
   const Model& model() const { return model_; }
   int32_t n_ctx() const { return n_ctx_; }
@@ -61,6 +73,11 @@ class Context {
   int32_t n_past(SeqId s) const { return seqs_[static_cast<size_t>(s)].n_tokens; }
   const KvCache& kv() const { return kv_; }
   const cpu::ThreadArena& arena() const { return arena_; }
+  // Layers run on the CPU: [0, cpu_layers()); the rest on the device.
+  int32_t cpu_layers() const { return n_cpu_layers_; }
+  // The device's executor and allocator, or null (CPU only).
+  const gpu::GpuExecutor* device() const { return device_.executor.get(); }
+  const gpu::Allocator* device_allocator() const { return device_.allocator.get(); }
 
   // Runs `tokens` at positions n_past(seq)... and returns logits, row-major
   // [n_out, n_vocab]: n_out = tokens.size() when all_logits, else 1 (the last token).
@@ -93,10 +110,14 @@ class Context {
     int32_t pos0;
   };
 
-  Context(const Model& m, const ContextConfig& cfg, KvCache kv, int32_t n_ctx, cpu::Isa isa);
+  Context(const Model& m, const ContextConfig& cfg, KvCache kv, int32_t n_ctx, cpu::Isa isa, DeviceLayers device);
   Status check_batch(std::span<const DecodeEntry> entries) const;
-  // Over tokens_ and segs_; writes the rows out_rows_ lists to logits_.
-  void forward();
+  // Over tokens_ and segs_; writes the rows out_rows_ lists to logits_. Errors come
+  // from the device only.
+  Status forward();
+  // The device's part of forward(): layers [n_cpu_layers_, n_layer) of x_, then logits
+  // into logits_ (true), or the hidden state back into x_ for the CPU's head (false).
+  Result<bool> device_forward();
   void attention_layer(int32_t layer);
 
   const Model& model_;
@@ -106,6 +127,12 @@ class Context {
   KvCache kv_;
   int32_t n_ctx_;
   std::vector<SeqKv> seqs_;  // [n_seq]
+  DeviceLayers device_;
+  int32_t n_cpu_layers_;
+  std::vector<KvBlockCopy> copies_;         // made by the batch's reserves, for the device
+  std::vector<gpu::BlockCopy> dev_copies_;
+  std::vector<gpu::BatchSegment> dev_segs_;  // segs_ as the executor takes them
+  std::vector<int64_t> dev_rows_;           // 0 .. n_out - 1 (a head-only device gets the out rows alone)
   StepProfile* profile_ = nullptr;
   // The batch being run: tokens_ [n_tokens] (all entries' tokens, concatenated),
   // segs_ [n_entries], out_rows_ [n_out] (batch rows whose logits are returned, in

@@ -10,11 +10,11 @@
 namespace tandem {
 
 Result<KvCache> KvCache::create(const KvCacheConfig& c) {
-  if (c.n_layers <= 0 || c.n_kv_heads <= 0 || c.head_dim <= 0 || c.block_tokens <= 0 || c.n_blocks <= 0)
+  if (c.n_layers < 0 || c.n_kv_heads <= 0 || c.head_dim <= 0 || c.block_tokens <= 0 || c.n_blocks <= 0)
     return Error(Code::kInvalidArgument) << "KV cache: layers " << c.n_layers << ", KV heads "
                                          << c.n_kv_heads << ", head dim " << c.head_dim
                                          << ", block tokens " << c.block_tokens << ", blocks "
-                                         << c.n_blocks << " must all be positive";
+                                         << c.n_blocks << " must all be positive (layers may be 0)";
   if (c.type != DType::kF32 && c.type != DType::kF16 && c.type != DType::kBF16 && c.type != DType::kQ8_0)
     return Error(Code::kUnsupported) << "KV cache type " << dtype_name(c.type)
                                      << " is not supported (f32, f16, bf16, q8_0)";
@@ -64,7 +64,7 @@ void KvCache::copy_block(BlockId from, BlockId to) {
   }
 }
 
-Status KvCache::reserve(SeqKv& seq, int32_t n_new) {
+Status KvCache::reserve(SeqKv& seq, int32_t n_new, std::vector<KvBlockCopy>* copies) {
   const int32_t bt = cfg_.block_tokens;
   const int64_t total = static_cast<int64_t>(seq.n_tokens) + n_new;
   const int64_t need_blocks = (total + bt - 1) / bt;
@@ -79,6 +79,7 @@ Status KvCache::reserve(SeqKv& seq, int32_t n_new) {
   if (cow) {
     const BlockId copy = *pool_.allocate();
     copy_block(seq.table.back(), copy);
+    if (copies != nullptr) copies->push_back({seq.table.back(), copy});
     pool_.release(seq.table.back());
     seq.table.back() = copy;
   }

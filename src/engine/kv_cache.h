@@ -19,12 +19,18 @@
 namespace tandem {
 
 struct KvCacheConfig {
-  int32_t n_layers = 0;
+  int32_t n_layers = 0;       // 0: block tables only (every layer's KV is on a device)
   int32_t n_kv_heads = 0;
   int32_t head_dim = 0;
   int32_t block_tokens = 16;
   int32_t n_blocks = 0;
   DType type = DType::kF16;   // f32, f16, bf16, or q8_0 (head_dim a multiple of 32)
+};
+
+// A block copied on write (reserve): the caller repeats it where other layers' KV lives.
+struct KvBlockCopy {
+  BlockId from;
+  BlockId to;
 };
 
 // A sequence's view of the cache.
@@ -46,8 +52,8 @@ class KvCache {
 
   // Makes room for `n_new` more tokens of `seq` (allocating blocks, and copying a shared
   // last block before it is written). kOutOfRange when the pool cannot hold them; then
-  // nothing changes.
-  Status reserve(SeqKv& seq, int32_t n_new);
+  // nothing changes. A block copied on write is appended to `copies` (when given).
+  Status reserve(SeqKv& seq, int32_t n_new, std::vector<KvBlockCopy>* copies = nullptr);
   // Writes K and V rows ([n_kv_heads * head_dim] each) of token `pos` (< reserved size).
   void write(int32_t layer, const SeqKv& seq, int32_t pos, const float* k, const float* v);
   // Makes `dst` share all of `src`'s tokens (blocks retained, not copied).

@@ -37,8 +37,9 @@ uint64_t elements_of(const PlanTensor& t) {
 }
 
 // Buffers of one GPU forward over `b` tokens, f32 (positions i32); `logit_rows` of them
-// need logits.
-PlanItem activations_item(const ModelConfig& mc, int32_t b, int32_t logit_rows) {
+// need logits. A batch runs each sequence at most once: the block tables and segments
+// (first row, tokens, first position: i32) of up to n_seq sequences go with it.
+PlanItem activations_item(const ModelConfig& mc, const MemoryPlanConfig& c, int32_t b, int32_t logit_rows) {
   ItemBuilder it("activations (batch " + std::to_string(b) + ")", PlanKind::kActivations, -1);
   const auto f32 = [&](const char* name, int64_t width) {
     it.add(name, static_cast<uint64_t>(b) * static_cast<uint64_t>(width) * 4, DType::kF32);
@@ -53,6 +54,10 @@ PlanItem activations_item(const ModelConfig& mc, int32_t b, int32_t logit_rows) 
   f32("ffn_up [batch, n_ff]", mc.n_ff);
   f32("proj_out [batch, n_embd]", mc.n_embd);
   it.add("positions [batch]", static_cast<uint64_t>(b) * 4, DType::kI32);
+  const uint64_t blocks_per_seq = (static_cast<uint64_t>(c.n_ctx) + static_cast<uint64_t>(c.block_tokens) - 1) /
+                                  static_cast<uint64_t>(c.block_tokens);
+  it.add("block_tables [n_seq, blocks per sequence]", static_cast<uint64_t>(c.n_seq) * blocks_per_seq * 4, DType::kI32);
+  it.add("segments [n_seq, 3]", static_cast<uint64_t>(c.n_seq) * 3 * 4, DType::kI32);
   it.add("logits [" + std::to_string(logit_rows) + ", n_vocab]",
          static_cast<uint64_t>(logit_rows) * static_cast<uint64_t>(mc.n_vocab) * 4, DType::kF32);
   return it.take();
@@ -133,7 +138,7 @@ Result<Candidates> candidates(const PlanModel& m, const MemoryPlanConfig& c) {
   }
 
   const int32_t logit_rows = c.all_logits ? c.max_batch : std::min(c.max_batch, c.n_seq);
-  for (PlanItem it : {activations_item(mc, c.max_batch, logit_rows), workspace_item(mc, c.max_batch, largest),
+  for (PlanItem it : {activations_item(mc, c, c.max_batch, logit_rows), workspace_item(mc, c.max_batch, largest),
                       fixed_item("cuBLAS workspace", PlanKind::kCublas, gpu::kCublasWorkspaceBytes),
                       fixed_item("CUDA graph reserve", PlanKind::kGraphs, gpu::kCudaGraphReserveBytes)}) {
     if (it.bytes == 0) continue;
@@ -169,7 +174,7 @@ std::vector<BatchCost> batch_costs(const PlanModel& m, const MemoryPlanConfig& c
   std::vector<BatchCost> v;
   for (int32_t b : sizes) {
     const int32_t logit_rows = c.all_logits ? b : std::min(b, c.n_seq);
-    v.push_back(BatchCost{b, activations_item(m.config, b, logit_rows).bytes, workspace_item(m.config, b, largest).bytes});
+    v.push_back(BatchCost{b, activations_item(m.config, c, b, logit_rows).bytes, workspace_item(m.config, b, largest).bytes});
   }
   return v;
 }

@@ -27,6 +27,10 @@ Result<PlanModel> plan_model_of(const gguf::File& f) {
   PlanModel m;
   TANDEM_ASSIGN_OR_RETURN(m.config, read_model_config(f));
   m.tied_output = f.find_tensor("output.weight") == nullptr;
+  // The vocabulary's size is token_embd's rows (as Model::load finds it): the metadata
+  // need not say it, and the logits buffer is sized from it.
+  if (const gguf::TensorInfo* emb = f.find_tensor("token_embd.weight"); emb != nullptr && emb->dims.size() == 2)
+    m.config.n_vocab = static_cast<int32_t>(emb->dims[1]);
   for (const gguf::TensorInfo& t : f.tensors()) m.tensors.push_back(PlanTensor{t.name, t.type, t.nbytes, layer_of(t.name)});
   return m;
 }

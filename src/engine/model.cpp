@@ -1,5 +1,6 @@
 #include "engine/model.h"
 
+#include <algorithm>
 #include <string_view>
 #include <vector>
 
@@ -51,17 +52,20 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const ModelL
   std::unique_ptr<Model> m(new Model(std::move(f)));
   TANDEM_ASSIGN_OR_RETURN(m->config_, read_model_config(m->file_));
   TANDEM_TRY(m->bind_weights());
-  if (o.pack_for_cpu) TANDEM_TRY(m->pack_weights());
+  if (o.pack_for_cpu) TANDEM_TRY(m->pack_weights(o.cpu_layers, o.cpu_head));
   return m;
 }
 
-Status Model::pack_weights() {
+Status Model::pack_weights(int32_t cpu_layers, bool cpu_head) {
   const Result<cpu::Isa> isa = cpu::runtime_isa();
   if (!isa.is_ok()) return Status::ok();  // the context reports it
   std::vector<WeightView*> matrices;
-  for (LayerWeights& l : layers_)
+  const size_t n_cpu = cpu_layers < 0 ? layers_.size() : std::min(layers_.size(), static_cast<size_t>(cpu_layers));
+  for (size_t i = 0; i < n_cpu; ++i) {
+    LayerWeights& l = layers_[i];
     for (WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(w);
-  matrices.push_back(&output_);
+  }
+  if (cpu_head) matrices.push_back(&output_);
   std::vector<WeightView*> packable;
   std::vector<cpu::PackRequest> reqs;
   for (WeightView* w : matrices) {

@@ -43,6 +43,10 @@ struct ModelLoadOptions {
   // cpu::runtime_isa()) and release the mapped pages of those copied. Costs a pass over
   // the weights at load; off for callers that only read metadata.
   bool pack_for_cpu = true;
+  // Layers [cpu_layers, n_layer) and, without cpu_head, the output matrix run on a
+  // device (engine/device_layers.h): they are not packed (-1: every layer on the CPU).
+  int32_t cpu_layers = -1;
+  bool cpu_head = true;
 };
 
 class Model {
@@ -65,7 +69,7 @@ class Model {
  private:
   explicit Model(gguf::File f) : file_(std::move(f)) {}
   Status bind_weights();
-  Status pack_weights();
+  Status pack_weights(int32_t cpu_layers, bool cpu_head);
 
   gguf::File file_;
   ModelConfig config_;

@@ -1,5 +1,6 @@
 #include "engine/runtime.h"
 
+#include "engine/device_layers.h"
 #include "engine/vocab.h"
 
 namespace tandem {
@@ -10,14 +11,24 @@ Result<std::unique_ptr<Tokenizer>> load_tokenizer(const gguf::File& f) {
   return std::make_unique<Tokenizer>(std::move(t));
 }
 
-Result<Runtime> open_runtime(const std::string& model_path, const ContextConfig& cfg) {
+Result<Runtime> open_runtime(const std::string& model_path, const ContextConfig& cfg, const RuntimeDevice& device) {
+  const bool on_device = device.backend != nullptr && device.plan != nullptr && !device.plan->items.empty();
+  ModelLoadOptions lo;
+  if (on_device) {
+    lo.cpu_layers = device.plan->first_gpu_layer();
+    lo.cpu_head = !device.plan->output_on_gpu;
+  }
   Runtime rt;
-  TANDEM_ASSIGN_OR_RETURN(rt.model, Model::load(model_path));
+  TANDEM_ASSIGN_OR_RETURN(rt.model, Model::load(model_path, lo));
   TANDEM_ASSIGN_OR_RETURN(rt.tokenizer, load_tokenizer(rt.model->file()));
   if (rt.tokenizer->n_vocab() != rt.model->config().n_vocab)
     return Error(Code::kBadGguf) << model_path << ": the tokenizer has " << rt.tokenizer->n_vocab()
                                  << " tokens but token_embd.weight has " << rt.model->config().n_vocab << " rows";
-  TANDEM_ASSIGN_OR_RETURN(rt.context, Context::create(*rt.model, cfg));
+  DeviceLayers layers;
+  if (on_device) {
+    TANDEM_ASSIGN_OR_RETURN(layers, place_on_device(*device.backend, *device.plan, *rt.model));
+  }
+  TANDEM_ASSIGN_OR_RETURN(rt.context, Context::create(*rt.model, cfg, std::move(layers)));
   return rt;
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/status.h"
 #include "engine/context.h"
+#include "engine/memory_plan.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
 
@@ -18,7 +19,19 @@ struct Runtime {
   std::unique_ptr<Context> context;
 };
 
+// Where layers run besides the CPU: the plan (made for this model file and for `cfg`'s
+// context: n_ctx, n_seq, KV type, block size) and the backend whose executor runs what
+// it places. Both must outlive the Runtime.
+struct RuntimeDevice {
+  gpu::GpuBackend* backend = nullptr;
+  const MemoryPlan* plan = nullptr;
+};
+
 Result<std::unique_ptr<Tokenizer>> load_tokenizer(const gguf::File& f);
-Result<Runtime> open_runtime(const std::string& model_path, const ContextConfig& cfg);
+// With `device` (and a plan that places something): the model's CPU part is packed for
+// the CPU kernels, the plan allocated and the device's weights uploaded
+// (place_on_device), and the context runs those layers there.
+Result<Runtime> open_runtime(const std::string& model_path, const ContextConfig& cfg,
+                             const RuntimeDevice& device = {});
 
 }  // namespace tandem

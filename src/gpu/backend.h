@@ -7,8 +7,8 @@
 //
 // The interface crosses a shared-library boundary as a C++ vtable, so the library and
 // the program must come from the same build (same compiler, same headers):
-// kGpuBackendAbi changes whenever this file, DeviceInfo or Allocator changes, and the
-// loader refuses a library that reports another version.
+// kGpuBackendAbi changes whenever this file, DeviceInfo, Allocator or the executor
+// (gpu/executor.h) changes, and the loader refuses a library that reports another version.
 #pragma once
 
 #include <cstddef>
@@ -18,10 +18,11 @@
 #include "core/status.h"
 #include "gpu/allocator.h"
 #include "gpu/device_info.h"
+#include "gpu/executor.h"
 
 namespace tandem::gpu {
 
-inline constexpr uint32_t kGpuBackendAbi = 1;
+inline constexpr uint32_t kGpuBackendAbi = 2;  // 2: create_executor
 
 class GpuBackend {
  public:
@@ -34,6 +35,12 @@ class GpuBackend {
   // An allocator over this device's memory that never holds more than `budget` bytes
   // at once (the plan's total, or --gpu-mem).
   virtual Result<std::unique_ptr<Allocator>> make_allocator(uint64_t budget) = 0;
+  // An executor of desc's layers (gpu/executor.h): makes desc.allocations through
+  // `alloc` (which must outlive the executor, as must this backend) and uploads the
+  // weights. kOutOfMemory when the allocator refuses (everything made so far is freed),
+  // kInvalidArgument for a bad desc (check_executor_desc), kUnsupported where the
+  // backend has no executor yet.
+  virtual Result<std::unique_ptr<GpuExecutor>> create_executor(const ExecutorDesc& desc, Allocator& alloc) = 0;
 };
 
 }  // namespace tandem::gpu

@@ -77,8 +77,10 @@ TEST(MemoryPlan, Llama8bQ4_0SizesMatchHandArithmetic) {
   // KV per layer: K and V pools of (4096/16 + 1) blocks x 8 heads x 16 tokens x 128 f16.
   const uint64_t kv = 2ull * 257 * 8 * 16 * 128 * 2;
   // Activations at 512 tokens: 5 buffers of n_embd, 2 of kv_dim, 2 of n_ff (f32), the
-  // positions, one row of logits.
-  const uint64_t act = 5ull * 512 * 4096 * 4 + 2ull * 512 * 1024 * 4 + 2ull * 512 * 14336 * 4 + 2048 + 128256ull * 4;
+  // positions, one sequence's block table (4096 / 16 i32) and segment (3 i32, rounded
+  // up to 256 bytes), one row of logits.
+  const uint64_t act = 5ull * 512 * 4096 * 4 + 2ull * 512 * 1024 * 4 + 2ull * 512 * 14336 * 4 + 2048 + 256 * 4 +
+                       256 + 128256ull * 4;
   // Workspace: the largest matrix (14336x4096) and the widest input (512x14336) in f16.
   const uint64_t ws = 14336ull * 4096 * 2 + 512ull * 14336 * 2;
   EXPECT_EQ(p.total(PlanKind::kWeights), head + 256 + 32 * layer);  // 256: rope_freqs (64 f32)
@@ -87,7 +89,7 @@ TEST(MemoryPlan, Llama8bQ4_0SizesMatchHandArithmetic) {
   EXPECT_EQ(p.total(PlanKind::kWorkspace), ws);
   EXPECT_EQ(p.total(PlanKind::kCublas), 32 * kMiB);
   EXPECT_EQ(p.total(PlanKind::kGraphs), 64 * kMiB);
-  EXPECT_EQ(p.total(), 5234998528u);
+  EXPECT_EQ(p.total(), 5234999808u);
   // Host keeps token_embd (Q4_0, 128256x4096).
   EXPECT_EQ(p.host_weight_bytes, 128256ull * 4096 / 32 * 18);
   EXPECT_EQ(allocate_on_fake(p, 16 * kGiB, 16 * kGiB), p.total());
@@ -126,11 +128,12 @@ TEST(MemoryPlan, AutoTakesWhatFitsAndExplicitLayersThatDoNotFitAreRefused) {
   c.n_seq = 4;
   c.kv_type = DType::kF32;  // about 1 GiB of KV per layer
   c.budget = 16 * kGiB;
-  // (16 GiB - fixed 339695616 - head 430956544 - 256) / (122716160 + 1074266112) = 13
+  // (16 GiB - fixed 339728640 - head 430956544 - 256) / (122716160 + 1074266112) = 13
+  // (fixed: with 4 block tables of 2048 i32 and 4 segments of 3 i32, 33024 bytes)
   const MemoryPlan p = plan_ok(m, c);
   EXPECT_EQ(p.gpu_layers, 13);
   EXPECT_EQ(p.first_gpu_layer(), 19);
-  EXPECT_EQ(p.total(), 16331421952u);
+  EXPECT_EQ(p.total(), 16331454976u);
   EXPECT_EQ(allocate_on_fake(p, 16 * kGiB, 16 * kGiB), p.total());
   c.budget = 24 * kGiB;
   EXPECT_EQ(plan_ok(m, c).gpu_layers, 20);
@@ -141,12 +144,12 @@ TEST(MemoryPlan, AutoTakesWhatFitsAndExplicitLayersThatDoNotFitAreRefused) {
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code(), Code::kOutOfMemory);
   const std::string& msg = refused.error().message();
-  for (const char* needle : {"does not fit", "--gpu-layers 32", "36.39 GiB", "39074085120 bytes", "16.00 GiB",
+  for (const char* needle : {"does not fit", "--gpu-layers 32", "36.39 GiB", "39074118144 bytes", "16.00 GiB",
                              "17179869184 bytes", "20.39 GiB short", "KV cache 32.02 GiB", "13 layers fit"})
     EXPECT_NE(msg.find(needle), std::string::npos) << needle << " missing in: " << msg;
 
   c.gpu_layers = 13;  // what auto found fits when asked for by number
-  EXPECT_EQ(plan_ok(m, c).total(), 16331421952u);
+  EXPECT_EQ(plan_ok(m, c).total(), 16331454976u);
   c.gpu_layers = 14;
   EXPECT_FALSE(plan_memory(m, c));
 }
@@ -239,8 +242,9 @@ TEST(MemoryPlan, BatchCostsGrowAndNeedAWorkspaceOnlyPastTheGemvLimit) {
   const int32_t sizes[] = {1, 8, 64, 512};
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ(p.by_batch[i].batch, sizes[i]);
   // Batch 1: x, x_norm, q, attn_out, proj_out of 4096, k, v of 1024, gate, up of 14336
-  // (f32), positions rounded to 256, one row of logits.
-  EXPECT_EQ(p.by_batch[0].activations, 5u * 16384 + 2 * 4096 + 2 * 57344 + 256 + 128256 * 4);
+  // (f32), positions rounded to 256, the block table (256 i32) and segment (3 i32,
+  // rounded to 256) of the one sequence, one row of logits.
+  EXPECT_EQ(p.by_batch[0].activations, 5u * 16384 + 2 * 4096 + 2 * 57344 + 256 + 1024 + 256 + 128256 * 4);
   EXPECT_EQ(p.by_batch[0].workspace, 0u);
   EXPECT_EQ(p.by_batch[1].workspace, 0u);
   EXPECT_EQ(p.by_batch[2].workspace, 14336ull * 4096 * 2 + 64ull * 14336 * 2);
@@ -263,7 +267,7 @@ TEST(MemoryPlan, TableShowsGroupsTotalsAndBatches) {
   for (const char* needle : {"GPU memory plan for llama3.1-8b: 32 layers, context 4096 x 1 sequence, KV f16",
                              "budget: 16.00 GiB", "output head + layers 0-31 (32 of 32 layers)", "blk.0-31 weights",
                              "blk.0-31 KV cache", "117.03 MiB", "3.66 GiB", "cuBLAS workspace",
-                             "total on the GPU: 4.88 GiB (5234998528 bytes)", "tensors of blk.31", "ffn_down.weight",
+                             "total on the GPU: 4.88 GiB (5234999808 bytes)", "tensors of blk.31", "ffn_down.weight",
                              "per batch size"})
     EXPECT_NE(t.find(needle), std::string::npos) << needle << " missing in:\n" << t;
 }

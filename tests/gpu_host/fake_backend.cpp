@@ -33,6 +33,11 @@ class FakeBackend final : public tandem::gpu::GpuBackend {
     return std::unique_ptr<tandem::gpu::Allocator>(
         new tandem::gpu::FakeDeviceAllocator(info_.free_bytes, budget, "fake GPU " + std::to_string(info_.ordinal)));
   }
+  // A fake device cannot hold weights it could compute with.
+  tandem::Result<std::unique_ptr<tandem::gpu::GpuExecutor>> create_executor(const tandem::gpu::ExecutorDesc&,
+                                                                           tandem::gpu::Allocator&) override {
+    return tandem::Error(tandem::Code::kUnsupported) << "the fake backend runs no layers";
+  }
 
  private:
   tandem::gpu::DeviceInfo info_;

@@ -34,6 +34,13 @@ class CudaBackend final : public GpuBackend {
     return std::unique_ptr<Allocator>(new CudaAllocator(info_.ordinal, budget, name));
   }
 
+  // Not written yet: it will make desc.allocations through `alloc`, upload the weights
+  // (pinned staging, one stream), and run layers with the kernels of this directory.
+  Result<std::unique_ptr<GpuExecutor>> create_executor(const ExecutorDesc& desc, Allocator&) override {
+    TANDEM_TRY(check_executor_desc(desc));
+    return Error(Code::kUnsupported) << "the CUDA layer executor is not written yet";
+  }
+
  private:
   DeviceInfo info_;
 };
