@@ -278,45 +278,49 @@ TEST(PackedAvx2, MatmulMatchesReferenceBitForBit) {
   }
 }
 
-// matmul_shared_input on a kAvx2 lane: three matrices sharing one activation format
-// (Q4_0, Q5_0 and Q8_0 share ActBlock32, the K types share Q8_K rows) in one pass, also
-// past 64 tokens (blocks of tokens over tiles of groups), and a set with an unpacked
-// matrix (one by one).
-TEST(PackedAvx2, SharedInputMatchesReference) {
+// matmul_shared_input on kAvx2 and kAvx512 lanes: three matrices sharing one
+// activation format (Q4_0, Q5_0 and Q8_0 share ActBlock32, the K types share Q8_K rows)
+// in one pass, also past 64 tokens (blocks of tokens over tiles of groups), and a set
+// with an unpacked matrix (one by one).
+TEST(PackedAvx2, SharedInputMatchesReferenceOnEveryLane) {
   if (!have_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
   const cpu::ThreadArena arena(2);
-  const cpu::CpuLane lane{Isa::kAvx2, &arena};
-  const DType sets[][3] = {{DType::kQ4_0, DType::kQ8_0, DType::kQ4_0},
-                           {DType::kQ4_K, DType::kQ6_K, DType::kQ6_K},
-                           {DType::kQ5_0, DType::kQ4_0, DType::kQ5_0},
-                           {DType::kQ2_K, DType::kQ3_K, DType::kQ5_K}};
-  for (const auto& types : sets) {
-    constexpr int64_t kCols = 4352;  // 136 blocks of 32, 17 of 256
-    const int64_t rows[] = {130, 33, 33};
-    std::vector<testing::GemvCase> cases;
-    std::vector<cpu::PackedMatrix> packed;
-    for (int i = 0; i < 3; ++i) {
-      cases.push_back(testing::raw_case(types[i], rows[i], kCols, static_cast<uint32_t>(40 + i)));
-      auto p = cpu::pack_matrix(types[i], cases.back().w.data(), rows[i], kCols);
-      ASSERT_TRUE(p.is_ok());
-      packed.push_back(std::move(*p));
-    }
-    for (int64_t n_tokens : {1, 5, 70}) {
-      for (bool all_packed : {true, false}) {
-        SCOPED_TRACE(testing::type_name(types[0]) + " set, tokens=" + std::to_string(n_tokens) +
-                     (all_packed ? " all packed" : " one unpacked"));
-        const std::vector<float> x = activations(n_tokens, kCols, 900);
-        std::vector<std::vector<float>> y(3);
-        std::vector<cpu::MatmulArgs> args;
-        for (size_t i = 0; i < 3; ++i) {
-          y[i].assign(static_cast<size_t>(n_tokens * rows[i] + 1), NAN);
-          args.push_back({types[i], cases[i].w.data(), rows[i], kCols, x.data(), n_tokens, y[i].data()});
-          if (all_packed || i != 1) args.back().packed = &packed[i];
-        }
-        cpu::matmul_shared_input(lane, args);
-        for (size_t i = 0; i < 3; ++i) {
-          SCOPED_TRACE("matrix " + std::to_string(i));
-          expect_reference(types[i], cases[i].w.data(), rows[i], kCols, x.data(), n_tokens, y[i]);
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    if (!cpu::isa_supported(isa, cpu::cpu_features())) continue;
+    SCOPED_TRACE(cpu::isa_name(isa));
+    const cpu::CpuLane lane{isa, &arena};
+    const DType sets[][3] = {{DType::kQ4_0, DType::kQ8_0, DType::kQ4_0},
+                             {DType::kQ4_K, DType::kQ6_K, DType::kQ6_K},
+                             {DType::kQ5_0, DType::kQ4_0, DType::kQ5_0},
+                             {DType::kQ2_K, DType::kQ3_K, DType::kQ5_K}};
+    for (const auto& types : sets) {
+      constexpr int64_t kCols = 4352;  // 136 blocks of 32, 17 of 256
+      const int64_t rows[] = {130, 33, 33};
+      std::vector<testing::GemvCase> cases;
+      std::vector<cpu::PackedMatrix> packed;
+      for (int i = 0; i < 3; ++i) {
+        cases.push_back(testing::raw_case(types[i], rows[i], kCols, static_cast<uint32_t>(40 + i)));
+        auto p = cpu::pack_matrix(types[i], cases.back().w.data(), rows[i], kCols);
+        ASSERT_TRUE(p.is_ok());
+        packed.push_back(std::move(*p));
+      }
+      for (int64_t n_tokens : {1, 5, 70}) {
+        for (bool all_packed : {true, false}) {
+          SCOPED_TRACE(testing::type_name(types[0]) + " set, tokens=" + std::to_string(n_tokens) +
+                       (all_packed ? " all packed" : " one unpacked"));
+          const std::vector<float> x = activations(n_tokens, kCols, 900);
+          std::vector<std::vector<float>> y(3);
+          std::vector<cpu::MatmulArgs> args;
+          for (size_t i = 0; i < 3; ++i) {
+            y[i].assign(static_cast<size_t>(n_tokens * rows[i] + 1), NAN);
+            args.push_back({types[i], cases[i].w.data(), rows[i], kCols, x.data(), n_tokens, y[i].data()});
+            if (all_packed || i != 1) args.back().packed = &packed[i];
+          }
+          cpu::matmul_shared_input(lane, args);
+          for (size_t i = 0; i < 3; ++i) {
+            SCOPED_TRACE("matrix " + std::to_string(i));
+            expect_reference(types[i], cases[i].w.data(), rows[i], kCols, x.data(), n_tokens, y[i]);
+          }
         }
       }
     }

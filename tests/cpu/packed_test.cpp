@@ -163,62 +163,6 @@ TEST(Packed, Q8KQuantizerMatchesReference) {
   EXPECT_EQ(want[2].qs[200], 127);  // ... and +9 to +127
 }
 
-// matmul_shared_input: Q, K and V shaped matrices of one type share the activations;
-// one pass gives each matrix's reference results (also past 64 tokens, where tokens
-// run in blocks over tiles of groups). A set with an unpacked matrix runs one by one.
-TEST(Packed, SharedInputMatchesReference) {
-  if (!cpu::packable(DType::kQ4_0, cpu::Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
-  const cpu::ThreadArena arena(2);
-  const cpu::CpuLane lane{cpu::Isa::kAvx512, &arena};
-  for (DType type : {DType::kQ4_0, DType::kQ5_0, DType::kQ8_0}) {
-    constexpr int64_t kCols = 4128;
-    const int64_t rows[] = {130, 33, 33};
-    std::vector<testing::GemvCase> cases;
-    std::vector<cpu::PackedMatrix> packed;
-    for (int i = 0; i < 3; ++i) {
-      cases.push_back(testing::raw_case(type, rows[i], kCols, static_cast<uint32_t>(40 + i)));
-      auto p = cpu::pack_matrix(type, cases.back().w.data(), rows[i], kCols);
-      ASSERT_TRUE(p.is_ok());
-      packed.push_back(std::move(*p));
-    }
-    for (int64_t n_tokens : {1, 5, 70}) {
-      for (bool all_packed : {true, false}) {
-        SCOPED_TRACE(testing::type_name(type) + " tokens=" + std::to_string(n_tokens) +
-                     (all_packed ? " all packed" : " one unpacked"));
-        std::vector<float> x;
-        for (int64_t t = 0; t < n_tokens; ++t) {
-          const std::vector<float> row = testing::gaussian_row(kCols, static_cast<uint32_t>(900 + t));
-          x.insert(x.end(), row.begin(), row.end());
-        }
-        std::vector<std::vector<float>> y(3);
-        std::vector<cpu::MatmulArgs> args;
-        for (int i = 0; i < 3; ++i) {
-          y[static_cast<size_t>(i)].assign(static_cast<size_t>(n_tokens * rows[i]), NAN);
-          args.push_back({type, cases[static_cast<size_t>(i)].w.data(), rows[i], kCols, x.data(), n_tokens,
-                          y[static_cast<size_t>(i)].data()});
-          if (all_packed || i != 1) args.back().packed = &packed[static_cast<size_t>(i)];
-        }
-        cpu::matmul_shared_input(lane, args);
-        for (int i = 0; i < 3; ++i) {
-          int failures = 0;
-          for (int64_t t = 0; t < n_tokens && failures < 3; ++t) {
-            std::vector<float> want(static_cast<size_t>(rows[i]));
-            cpu::gemv_ref(type, cases[static_cast<size_t>(i)].w.data(), rows[i], kCols, x.data() + t * kCols, want.data());
-            for (int64_t r = 0; r < rows[i] && failures < 3; ++r) {
-              const float got = y[static_cast<size_t>(i)][static_cast<size_t>(t * rows[i] + r)];
-              if (!(got == want[static_cast<size_t>(r)])) {
-                ++failures;
-                ADD_FAILURE() << "matrix " << i << " token " << t << " row " << r << ": " << got
-                              << ", reference " << want[static_cast<size_t>(r)];
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-}
-
 }  // namespace
 }  // namespace tandem
 
