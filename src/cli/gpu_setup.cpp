@@ -36,8 +36,10 @@ std::string placed(const MemoryPlan& p) {
 }  // namespace
 
 RuntimeDevice GpuSetup::device() const {
-  if (!emulated || !plan || plan->items.empty()) return {};
-  return RuntimeDevice{emulated.get(), &*plan};
+  if (!plan || plan->items.empty()) return {};
+  if (emulated) return RuntimeDevice{emulated.get(), &*plan};
+  if (backend) return RuntimeDevice{&backend->backend(), &*plan};
+  return {};
 }
 
 int32_t GpuSetup::device_layers() const { return device().backend != nullptr ? plan->gpu_layers : 0; }
@@ -93,8 +95,13 @@ Result<GpuSetup> setup_gpu(const GpuRequest& r, bool force_plan, std::FILE* plan
                    placed(*s.plan).c_str(), s.plan->gpu_layers > 0 ? "run" : "runs");
     }
   } else if (s.backend) {
-    std::fprintf(stderr, "tandem: GPU %s; the forward pass still runs on the CPU (no GPU executor yet)\n",
-                 gpu::describe(s.backend->backend().device()).c_str());
+    const std::string gpu_name = gpu::describe(s.backend->backend().device());
+    if (!s.plan || s.plan->items.empty()) {
+      std::fprintf(stderr, "tandem: GPU %s; the plan puts nothing on it, running on the CPU\n", gpu_name.c_str());
+    } else {
+      std::fprintf(stderr, "tandem: GPU %s; %s %s there, the rest on the CPU\n", gpu_name.c_str(),
+                   placed(*s.plan).c_str(), s.plan->gpu_layers > 0 ? "run" : "runs");
+    }
   } else {
     std::fprintf(stderr, "tandem: no CUDA device (%s); running on the CPU\n", no_gpu.c_str());
   }

@@ -25,8 +25,8 @@ struct GpuSetup {
   std::unique_ptr<gpu::GpuBackend> emulated;  // --gpu-emulate
   std::optional<MemoryPlan> plan;             // made when asked for or when there is a GPU
 
-  // The backend that runs the plan's device part, with the plan; empty (CPU only) when
-  // nothing is placed or no backend has an executor (the CUDA one is not written yet).
+  // The backend that runs the plan's device part (the emulated GPU, else the CUDA
+  // device), with the plan; empty (CPU only) when nothing is placed or there is no GPU.
   RuntimeDevice device() const;
   // Layers placed on the device by the plan (0: CPU only), for reports.
   int32_t device_layers() const;

@@ -8,6 +8,7 @@
 #include "gpu/backend.h"
 #include "gpu/cuda/cuda_allocator.h"
 #include "gpu/cuda/cuda_error.h"
+#include "gpu/cuda/cuda_executor.h"
 #include "gpu/cuda/device.h"
 
 namespace tandem::gpu {
@@ -34,11 +35,17 @@ class CudaBackend final : public GpuBackend {
     return std::unique_ptr<Allocator>(new CudaAllocator(info_.ordinal, budget, name));
   }
 
-  // Not written yet: it will make desc.allocations through `alloc`, upload the weights
-  // (pinned staging, one stream), and run layers with the kernels of this directory.
-  Result<std::unique_ptr<GpuExecutor>> create_executor(const ExecutorDesc& desc, Allocator&) override {
-    TANDEM_TRY(check_executor_desc(desc));
-    return Error(Code::kUnsupported) << "the CUDA layer executor is not written yet";
+  // cuda_executor.h: desc.allocations through `alloc`, weights uploaded through pinned
+  // staging on the executor's stream, layers run with the kernels of this directory.
+  Result<std::unique_ptr<GpuExecutor>> create_executor(const ExecutorDesc& desc, Allocator& alloc) override {
+    if (dynamic_cast<CudaAllocator*>(&alloc) == nullptr)
+      return Error(Code::kInvalidArgument) << "the CUDA executor needs device memory: " << alloc.name()
+                                           << " is not this backend's allocator (make_allocator gives one)";
+    try {
+      return create_cuda_executor(desc, alloc, info_);
+    } catch (const std::exception& e) {  // bad_alloc of a host vector: never across the dlopen boundary
+      return Error(Code::kOutOfMemory) << "CUDA executor: " << e.what();
+    }
   }
 
  private:
