@@ -327,12 +327,29 @@ TEST(PackedAvx2, SharedInputMatchesReferenceOnEveryLane) {
   }
 }
 
-// quantize_act32_avx2 gives quantize_packed_act's bytes (quantize_row_ref's Q8_0
-// blocks): Gaussian rows at several scales, an all-zero block, values that land exactly
-// on .5 after scaling (ties round away from zero), tiny values whose scale is an f16
-// subnormal.
-TEST(PackedAvx2, ActivationQuantizerMatchesReference) {
-  if (!have_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+// The SIMD activation quantizers of every ISA this CPU has (packed_kernels.h: the same
+// signature on AVX2 and AVX-512), each checked against the reference's bytes.
+template <typename Fn>
+struct Quantizer {
+  Isa isa;
+  Fn fn;
+};
+template <typename Fn>
+std::vector<Quantizer<Fn>> available(std::initializer_list<Quantizer<Fn>> all) {
+  std::vector<Quantizer<Fn>> v;
+  for (const Quantizer<Fn>& q : all)
+    if (cpu::isa_supported(q.isa, cpu::cpu_features())) v.push_back(q);
+  return v;
+}
+
+// quantize_act32_{avx2,avx512} give quantize_packed_act's bytes (quantize_row_ref's Q8_0
+// blocks), written every other slot: Gaussian rows at several scales, an all-zero block,
+// values that land exactly on .5 after scaling (ties round away from zero), tiny values
+// whose scale is an f16 subnormal.
+TEST(PackedAvx2, ActivationQuantizersMatchReference) {
+  using Fn = void (*)(const float*, cpu::ActBlock32*, int64_t, int64_t);
+  const auto quantizers = available<Fn>({{Isa::kAvx2, cpu::quantize_act32_avx2}, {Isa::kAvx512, cpu::quantize_act32_avx512}});
+  if (quantizers.empty()) GTEST_SKIP() << "no AVX2 on this CPU";
   constexpr int64_t kBlocks = 64;
   std::vector<float> x = testing::gaussian_row(32 * kBlocks, 7);
   for (int64_t i = 0; i < 32 * kBlocks; ++i) x[static_cast<size_t>(i)] *= static_cast<float>(1 << (i / 256));
@@ -340,26 +357,32 @@ TEST(PackedAvx2, ActivationQuantizerMatchesReference) {
   for (int i = 0; i < 32; ++i)
     x[static_cast<size_t>(64 + i)] = (i == 0 ? 127.0f : static_cast<float>(i) + 0.5f) * (i % 2 ? -1 : 1);
   for (int i = 0; i < 32; ++i) x[static_cast<size_t>(96 + i)] = 1e-9f * static_cast<float>(i - 16);
-  std::vector<cpu::ActBlock32> want(kBlocks), got(2 * kBlocks);
+  std::vector<cpu::ActBlock32> want(kBlocks);
   cpu::quantize_packed_act(DType::kQ4_0, x.data(), want.data(), 32 * kBlocks);
-  cpu::quantize_act32_avx2(x.data(), got.data(), kBlocks, 2);  // every other slot
-  for (int64_t b = 0; b < kBlocks; ++b) {
-    SCOPED_TRACE("block " + std::to_string(b));
-    const cpu::ActBlock32& w = want[static_cast<size_t>(b)];
-    const cpu::ActBlock32& g = got[static_cast<size_t>(2 * b)];
-    EXPECT_EQ(g.d, w.d);
-    EXPECT_EQ(g.sum, w.sum);
-    for (int i = 0; i < 32; ++i) EXPECT_EQ(g.qs[i], w.qs[i]) << "element " << i;
-  }
   EXPECT_EQ(want[2].qs[1], -2);  // -1.5 rounds away from zero (d = 1 exactly)
   EXPECT_EQ(want[2].qs[2], 3);
+  for (const auto& q : quantizers) {
+    SCOPED_TRACE(cpu::isa_name(q.isa));
+    std::vector<cpu::ActBlock32> got(2 * kBlocks);
+    q.fn(x.data(), got.data(), kBlocks, 2);  // every other slot
+    for (int64_t b = 0; b < kBlocks; ++b) {
+      SCOPED_TRACE("block " + std::to_string(b));
+      const cpu::ActBlock32& w = want[static_cast<size_t>(b)];
+      const cpu::ActBlock32& g = got[static_cast<size_t>(2 * b)];
+      EXPECT_EQ(g.d, w.d);
+      EXPECT_EQ(g.sum, w.sum);
+      for (int i = 0; i < 32; ++i) EXPECT_EQ(g.qs[i], w.qs[i]) << "element " << i;
+    }
+  }
 }
 
-// quantize_q8_k_avx2 gives quantize_row_ref's bytes: Gaussian blocks at several scales,
-// an all-zero block, a block whose largest magnitude appears first negative then
+// quantize_q8_k_{avx2,avx512} give quantize_row_ref's bytes: Gaussian blocks at several
+// scales, an all-zero block, a block whose largest magnitude appears first negative then
 // positive (the first one sets the sign), ties of magnitude.
-TEST(PackedAvx2, Q8KQuantizerMatchesReference) {
-  if (!have_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+TEST(PackedAvx2, Q8KQuantizersMatchReference) {
+  using Fn = void (*)(const float*, BlockQ8_K*, int64_t);
+  const auto quantizers = available<Fn>({{Isa::kAvx2, cpu::quantize_q8_k_avx2}, {Isa::kAvx512, cpu::quantize_q8_k_avx512}});
+  if (quantizers.empty()) GTEST_SKIP() << "no AVX2 on this CPU";
   constexpr int64_t kBlocks = 8;
   std::vector<float> x = testing::gaussian_row(256 * kBlocks, 17);
   for (int64_t i = 0; i < 256 * kBlocks; ++i) x[static_cast<size_t>(i)] *= static_cast<float>(1 << (i / 512));
@@ -369,19 +392,23 @@ TEST(PackedAvx2, Q8KQuantizerMatchesReference) {
   x[768 + 3] = 2.0f;
   x[768 + 4] = -2.0f;
   x[768 + 5] = -1.999999f;
-  std::vector<BlockQ8_K> want(kBlocks), got(kBlocks);
+  std::vector<BlockQ8_K> want(kBlocks);
   cpu::quantize_row_ref(DType::kQ8_K, x.data(), want.data(), 256 * kBlocks);
-  cpu::quantize_q8_k_avx2(x.data(), got.data(), kBlocks);
-  for (int64_t b = 0; b < kBlocks; ++b) {
-    SCOPED_TRACE("block " + std::to_string(b));
-    const BlockQ8_K& w = want[static_cast<size_t>(b)];
-    const BlockQ8_K& g = got[static_cast<size_t>(b)];
-    EXPECT_EQ(g.d, w.d);
-    for (int i = 0; i < 256; ++i) EXPECT_EQ(g.qs[i], w.qs[i]) << "element " << i;
-    for (int i = 0; i < 16; ++i) EXPECT_EQ(g.bsums[i], w.bsums[i]) << "group " << i;
-  }
   EXPECT_EQ(want[2].qs[40], -127);  // the first extreme (-9) maps to -127 ...
   EXPECT_EQ(want[2].qs[200], 127);  // ... and +9 to +127
+  for (const auto& q : quantizers) {
+    SCOPED_TRACE(cpu::isa_name(q.isa));
+    std::vector<BlockQ8_K> got(kBlocks);
+    q.fn(x.data(), got.data(), kBlocks);
+    for (int64_t b = 0; b < kBlocks; ++b) {
+      SCOPED_TRACE("block " + std::to_string(b));
+      const BlockQ8_K& w = want[static_cast<size_t>(b)];
+      const BlockQ8_K& g = got[static_cast<size_t>(b)];
+      EXPECT_EQ(g.d, w.d);
+      for (int i = 0; i < 256; ++i) EXPECT_EQ(g.qs[i], w.qs[i]) << "element " << i;
+      for (int i = 0; i < 16; ++i) EXPECT_EQ(g.bsums[i], w.bsums[i]) << "group " << i;
+    }
+  }
 }
 
 }  // namespace

@@ -107,62 +107,6 @@ TEST(Packed, MatmulMatchesReferenceBitForBit) {
   EXPECT_GT(tested, 0);
 }
 
-// The AVX-512 activation quantizer gives quantize_packed_act's bytes (itself
-// quantize_row_ref's Q8_0 blocks): Gaussian rows at several scales, an all-zero block,
-// values that land exactly on .5 after scaling (ties round away from zero), and tiny
-// values whose scale is an f16 subnormal.
-TEST(Packed, ActivationQuantizerMatchesReference) {
-  if (!cpu::packable(DType::kQ4_0, cpu::Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
-  constexpr int64_t kBlocks = 64;
-  std::vector<float> x = testing::gaussian_row(32 * kBlocks, 7);
-  for (int64_t i = 0; i < 32 * kBlocks; ++i) x[static_cast<size_t>(i)] *= static_cast<float>(1 << (i / 256));
-  for (int i = 0; i < 32; ++i) x[static_cast<size_t>(32 + i)] = 0.0f;
-  for (int i = 0; i < 32; ++i) x[static_cast<size_t>(64 + i)] = (i == 0 ? 127.0f : static_cast<float>(i) + 0.5f) * (i % 2 ? -1 : 1);
-  for (int i = 0; i < 32; ++i) x[static_cast<size_t>(96 + i)] = 1e-9f * static_cast<float>(i - 16);
-  std::vector<cpu::ActBlock32> want(kBlocks), got(kBlocks);
-  cpu::quantize_packed_act(DType::kQ4_0, x.data(), want.data(), 32 * kBlocks);
-  cpu::quantize_act32_avx512(x.data(), got.data(), kBlocks, 1);
-  for (int64_t b = 0; b < kBlocks; ++b) {
-    SCOPED_TRACE("block " + std::to_string(b));
-    const cpu::ActBlock32& w = want[static_cast<size_t>(b)];
-    const cpu::ActBlock32& g = got[static_cast<size_t>(b)];
-    EXPECT_EQ(g.d, w.d);
-    EXPECT_EQ(g.sum, w.sum);
-    for (int i = 0; i < 32; ++i) EXPECT_EQ(g.qs[i], w.qs[i]) << "element " << i;
-  }
-  EXPECT_EQ(want[2].qs[1], -2);  // -1.5 rounds away from zero (d = 1 exactly)
-  EXPECT_EQ(want[2].qs[2], 3);
-}
-
-// The AVX-512 Q8_K quantizer gives quantize_row_ref's bytes: Gaussian blocks at
-// several scales, an all-zero block, a block whose largest magnitude appears first
-// negative then positive (the first one sets the sign), and ties of magnitude.
-TEST(Packed, Q8KQuantizerMatchesReference) {
-  if (!cpu::packable(DType::kQ4_K, cpu::Isa::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
-  constexpr int64_t kBlocks = 8;
-  std::vector<float> x = testing::gaussian_row(256 * kBlocks, 17);
-  for (int64_t i = 0; i < 256 * kBlocks; ++i) x[static_cast<size_t>(i)] *= static_cast<float>(1 << (i / 512));
-  for (int i = 0; i < 256; ++i) x[static_cast<size_t>(256 + i)] = 0.0f;
-  x[512 + 40] = -9.0f;
-  x[512 + 200] = 9.0f;
-  x[768 + 3] = 2.0f;
-  x[768 + 4] = -2.0f;
-  x[768 + 5] = -1.999999f;
-  std::vector<BlockQ8_K> want(kBlocks), got(kBlocks);
-  cpu::quantize_row_ref(DType::kQ8_K, x.data(), want.data(), 256 * kBlocks);
-  cpu::quantize_q8_k_avx512(x.data(), got.data(), kBlocks);
-  for (int64_t b = 0; b < kBlocks; ++b) {
-    SCOPED_TRACE("block " + std::to_string(b));
-    const BlockQ8_K& w = want[static_cast<size_t>(b)];
-    const BlockQ8_K& g = got[static_cast<size_t>(b)];
-    EXPECT_EQ(g.d, w.d);
-    for (int i = 0; i < 256; ++i) EXPECT_EQ(g.qs[i], w.qs[i]) << "element " << i;
-    for (int i = 0; i < 16; ++i) EXPECT_EQ(g.bsums[i], w.bsums[i]) << "group " << i;
-  }
-  EXPECT_EQ(want[2].qs[40], -127);  // the first extreme (-9) maps to -127 ...
-  EXPECT_EQ(want[2].qs[200], 127);  // ... and +9 to +127
-}
-
 }  // namespace
 }  // namespace tandem
 
