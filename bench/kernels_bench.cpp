@@ -194,7 +194,11 @@ void packed_forward(cpu::PackedGemmFn k, const cpu::PackedMatrix& p, const float
   const bool act32 = cpu::packed_act32(p.type);
   const int64_t nb = act32 ? p.cols / 32 : p.cols / kQK_K;
   arena.parallel_for(nb, act32 ? kQuantGrain : kQuantGrain / 8, [&](int64_t b0, int64_t b1) {
-    if (act32)  // one token: block b at [b * kActChunk]
+    if (cpu::packed_act(p.type) == cpu::PackedAct::kQ8_1)  // one token: block b at [b * kActChunk]
+      cpu::quantize_act32_q8_1_avx2(x + b0 * 32,
+                                    reinterpret_cast<cpu::ActBlockQ8_1*>(xq.data()) + b0 * cpu::kActChunk, b1 - b0,
+                                    cpu::kActChunk);
+    else if (act32)
       cpu::quantize_act32_avx2(x + b0 * 32, reinterpret_cast<cpu::ActBlock32*>(xq.data()) + b0 * cpu::kActChunk,
                                b1 - b0, cpu::kActChunk);
     else
@@ -215,7 +219,7 @@ void packed_forward(cpu::PackedGemmFn k, const cpu::PackedMatrix& p, const float
   });
 }
 
-// Bytes of one token's activations for packed_forward (a whole chunk for Q4_0/Q8_0).
+// Bytes of one token's activations for packed_forward (a whole chunk for the 32-blocks).
 size_t packed_act_bytes(DType t, int64_t cols) {
   return cpu::packed_act_row_bytes(t, cols) * (cpu::packed_act32(t) ? cpu::kActChunk : 1);
 }

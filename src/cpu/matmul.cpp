@@ -30,23 +30,31 @@ void matmul_packed(const CpuLane& lane, std::span<const MatmulArgs> mats, std::s
   const MatmulArgs& a0 = mats[0];
   const ThreadArena& arena = *lane.arena;
   const size_t xrow = packed_act_row_bytes(a0.type, a0.cols);
-  const bool act32 = packed_act32(a0.type);
-  // Q4_0/Q5_0/Q8_0: whole chunks of kActChunk tokens (packed_kernels.h).
-  const int64_t x_rows = act32 ? (a0.n_tokens + kActChunk - 1) / kActChunk * kActChunk : a0.n_tokens;
+  const PackedAct act = packed_act(a0.type);
+  // 32-element blocks: whole chunks of kActChunk tokens (packed_kernels.h).
+  const int64_t x_rows =
+      act != PackedAct::kQ8_K ? (a0.n_tokens + kActChunk - 1) / kActChunk * kActChunk : a0.n_tokens;
   std::vector<std::byte> xq(xrow * static_cast<size_t>(x_rows));
   // The lane's own quantizers (the same bytes on every ISA): packed kernels exist for
   // kAvx512 and kAvx2 lanes only.
   const bool avx512 = lane.isa == Isa::kAvx512;
-  const auto quantize_act32 = avx512 ? quantize_act32_avx512 : quantize_act32_avx2;
   const auto quantize_q8_k = avx512 ? quantize_q8_k_avx512 : quantize_q8_k_avx2;
-  if (act32) {
+  if (act != PackedAct::kQ8_K) {
     const int64_t nb = a0.cols / 32;
-    auto* blocks = reinterpret_cast<ActBlock32*>(xq.data());
+    // One token's blocks b0 .. b0+n-1 into their chunk slots (ActBlock32 or ActBlockQ8_1).
+    const auto quantize_run = [&](const float* x, int64_t t, int64_t b0, int64_t n) {
+      const int64_t first = (t / kActChunk * nb + b0) * kActChunk + t % kActChunk;
+      if (act == PackedAct::kQ8_0)
+        (avx512 ? quantize_act32_avx512 : quantize_act32_avx2)(
+            x, reinterpret_cast<ActBlock32*>(xq.data()) + first, n, kActChunk);
+      else
+        (avx512 ? quantize_act32_q8_1_avx512 : quantize_act32_q8_1_avx2)(
+            x, reinterpret_cast<ActBlockQ8_1*>(xq.data()) + first, n, kActChunk);
+    };
     arena.parallel_for(a0.n_tokens * nb, kQuantGrain, [&](int64_t i0, int64_t i1) {
       while (i0 < i1) {  // runs of blocks inside one token
         const int64_t t = i0 / nb, b0 = i0 % nb, b1 = std::min(nb, b0 + (i1 - i0));
-        ActBlock32* first = blocks + (t / kActChunk * nb + b0) * kActChunk + t % kActChunk;
-        quantize_act32(a0.x + t * a0.cols + b0 * 32, first, b1 - b0, kActChunk);
+        quantize_run(a0.x + t * a0.cols + b0 * 32, t, b0, b1 - b0);
         i0 += b1 - b0;
       }
     });
@@ -171,7 +179,7 @@ void matmul_shared_input(const CpuLane& lane, std::span<const MatmulArgs> mats) 
     TANDEM_CHECK(a.x == a0.x && a.n_tokens == a0.n_tokens && a.cols == a0.cols)
         << "matmul_shared_input: matrices with different inputs";
     const PackedGemmFn k = a.packed != nullptr ? select_packed_gemm(a.type, lane.isa) : nullptr;
-    if (k == nullptr || packed_act32(a.type) != packed_act32(a0.type)) {  // no shared packed path: one at a time
+    if (k == nullptr || packed_act(a.type) != packed_act(a0.type)) {  // no shared packed path: one at a time
       for (const MatmulArgs& m : mats) matmul(lane, m);
       return;
     }

@@ -20,20 +20,34 @@
 namespace tandem::cpu {
 namespace {
 
-// One block column of a group: the f16 field at `field` of each of the 16 source
-// blocks (zero for missing rows), then the 4-byte chunks of qs (chunk j, lane r = row
-// r's qs[4j .. 4j+3] ^ flip).
+// Whether block type B has a min (Q4_1, Q5_1: x = d * q + m).
+template <typename B>
+constexpr bool kHasMin = requires(const B& b) { b.m; };
+
+// The f16 fields of one block column: d of each of the 16 source blocks (zero for
+// missing rows), then, for types with a min, m of each. Returns the bytes written.
+template <typename B>
+size_t pack_scales(const void* const rows[kPackRows], int64_t b, std::byte* dst) {
+  auto* d = reinterpret_cast<uint16_t*>(dst);
+  for (int r = 0; r < kPackRows; ++r) {
+    const B* blk = rows[r] != nullptr ? static_cast<const B*>(rows[r]) + b : nullptr;
+    d[r] = blk != nullptr ? blk->d : uint16_t{0};
+    if constexpr (kHasMin<B>) d[kPackRows + r] = blk != nullptr ? blk->m : uint16_t{0};
+  }
+  return (kHasMin<B> ? 2 : 1) * 2 * kPackRows;
+}
+
+// One block column of a group: pack_scales, then the 4-byte chunks of qs (chunk j,
+// lane r = row r's qs[4j .. 4j+3] ^ flip).
 template <typename B>
 void pack_legacy_group(const void* const rows[kPackRows], int64_t cols, std::byte* dst, uint8_t flip) {
   constexpr int kQs = sizeof(B::qs);
   const uint32_t flip4 = flip * 0x01010101u;
   const int64_t nb = cols / 32;
   for (int64_t b = 0; b < nb; ++b) {
-    auto* d = reinterpret_cast<uint16_t*>(dst);
-    std::byte* q = dst + 2 * kPackRows;
+    std::byte* q = dst + pack_scales<B>(rows, b, dst);
     for (int r = 0; r < kPackRows; ++r) {
       const B* blk = rows[r] != nullptr ? static_cast<const B*>(rows[r]) + b : nullptr;
-      d[r] = blk != nullptr ? blk->d : uint16_t{0};
       for (int j = 0; j < kQs / 4; ++j) {
         uint32_t v = 0;
         if (blk != nullptr) std::memcpy(&v, blk->qs + 4 * j, 4);
@@ -41,7 +55,35 @@ void pack_legacy_group(const void* const rows[kPackRows], int64_t cols, std::byt
         std::memcpy(q + 64 * j + 4 * r, &v, 4);
       }
     }
-    dst += 2 * kPackRows + kPackRows * kQs;
+    dst = q + kPackRows * kQs;
+  }
+}
+
+// Q5_0 / Q5_1: pack_scales and the nibbles as Q4_0 / Q4_1, then per row 4 bytes of the
+// 5th bits regrouped so that one 16-bit shift and a mask put them at bit 4
+// (packed_kernels.h).
+template <typename B>
+void pack_q5_group(const void* const rows[kPackRows], int64_t cols, std::byte* dst) {
+  const int64_t nb = cols / 32;
+  for (int64_t b = 0; b < nb; ++b) {
+    auto* q = reinterpret_cast<uint8_t*>(dst + pack_scales<B>(rows, b, dst));
+    uint8_t* h = q + kPackRows * 16;
+    for (int r = 0; r < kPackRows; ++r) {
+      B blk{};
+      if (rows[r] != nullptr) std::memcpy(&blk, static_cast<const B*>(rows[r]) + b, sizeof(blk));
+      uint32_t qh;
+      std::memcpy(&qh, blk.qh, 4);
+      for (int j = 0; j < 4; ++j) std::memcpy(q + 64 * j + 4 * r, blk.qs + 4 * j, 4);
+      for (int k = 0; k < 4; ++k) {
+        uint8_t v = 0;
+        for (int j = 0; j < 4; ++j) {
+          v |= static_cast<uint8_t>(((qh >> (4 * j + k)) & 1u) << j);
+          v |= static_cast<uint8_t>(((qh >> (16 + 4 * j + k)) & 1u) << (4 + j));
+        }
+        h[4 * r + k] = v;
+      }
+    }
+    dst = reinterpret_cast<std::byte*>(h + 64);
   }
 }
 
@@ -63,7 +105,9 @@ bool packable(DType t, Isa isa, const CpuFeatures& f) {
   if (isa != Isa::kAvx512) return false;
   switch (t) {
     case DType::kQ4_0:
+    case DType::kQ4_1:
     case DType::kQ5_0:
+    case DType::kQ5_1:
     case DType::kQ8_0:
     case DType::kQ2_K:
     case DType::kQ3_K:
@@ -85,7 +129,9 @@ PackedGemmFn select_packed_gemm(DType t, Isa isa, const CpuFeatures& f) {
   if (avx2_kernels_on(isa, f)) return select_packed_gemm_avx2(t, f.avx_vnni);
   switch (t) {
     case DType::kQ4_0: return gemm_q4_0x16_avx512vnni;
+    case DType::kQ4_1: return gemm_q4_1x16_avx512vnni;
     case DType::kQ5_0: return gemm_q5_0x16_avx512vnni;
+    case DType::kQ5_1: return gemm_q5_1x16_avx512vnni;
     case DType::kQ8_0: return gemm_q8_0x16_avx512vnni;
     case DType::kQ2_K: return gemm_q2_kx16_avx512vnni;
     case DType::kQ3_K: return gemm_q3_kx16_avx512vnni;
@@ -99,7 +145,9 @@ PackedGemmFn select_packed_gemm(DType t, Isa isa, const CpuFeatures& f) {
 size_t packed_group_bytes(DType t, int64_t cols) {
   switch (t) {
     case DType::kQ4_0: return static_cast<size_t>(cols / 32) * kPackRows * sizeof(BlockQ4_0);
+    case DType::kQ4_1: return static_cast<size_t>(cols / 32) * kPackRows * sizeof(BlockQ4_1);
     case DType::kQ5_0: return static_cast<size_t>(cols / 32) * kPackRows * sizeof(BlockQ5_0);
+    case DType::kQ5_1: return static_cast<size_t>(cols / 32) * kPackRows * sizeof(BlockQ5_1);
     case DType::kQ8_0: return static_cast<size_t>(cols / 32) * kPackRows * sizeof(BlockQ8_0);
     case DType::kQ2_K: return static_cast<size_t>(cols / kQK_K) * PackedQ2K::kBytes;
     case DType::kQ3_K: return static_cast<size_t>(cols / kQK_K) * PackedQ3K::kBytes;
@@ -116,36 +164,17 @@ size_t packed_group_bytes(DType t, int64_t cols) {
 void pack_group_q4_0(const void* const rows[kPackRows], int64_t cols, std::byte* dst) {
   pack_legacy_group<BlockQ4_0>(rows, cols, dst, 0x00);
 }
+void pack_group_q4_1(const void* const rows[kPackRows], int64_t cols, std::byte* dst) {
+  pack_legacy_group<BlockQ4_1>(rows, cols, dst, 0x00);
+}
 void pack_group_q8_0(const void* const rows[kPackRows], int64_t cols, std::byte* dst) {
   pack_legacy_group<BlockQ8_0>(rows, cols, dst, 0x80);
 }
-
-// Q5_0: the Q4_0 layout of d and the nibbles, then per row 4 bytes of the 5th bits
-// regrouped so that one 16-bit shift and a mask put them at bit 4 (packed_kernels.h).
 void pack_group_q5_0(const void* const rows[kPackRows], int64_t cols, std::byte* dst) {
-  const int64_t nb = cols / 32;
-  constexpr size_t kBlock = 2 * kPackRows + kPackRows * 16 + 64;
-  for (int64_t b = 0; b < nb; ++b, dst += kBlock) {
-    auto* d = reinterpret_cast<uint16_t*>(dst);
-    auto* q = reinterpret_cast<uint8_t*>(dst + 2 * kPackRows);
-    uint8_t* h = q + kPackRows * 16;
-    for (int r = 0; r < kPackRows; ++r) {
-      BlockQ5_0 blk{};
-      if (rows[r] != nullptr) std::memcpy(&blk, static_cast<const BlockQ5_0*>(rows[r]) + b, sizeof(blk));
-      d[r] = blk.d;
-      uint32_t qh;
-      std::memcpy(&qh, blk.qh, 4);
-      for (int j = 0; j < 4; ++j) std::memcpy(q + 64 * j + 4 * r, blk.qs + 4 * j, 4);
-      for (int k = 0; k < 4; ++k) {
-        uint8_t v = 0;
-        for (int j = 0; j < 4; ++j) {
-          v |= static_cast<uint8_t>(((qh >> (4 * j + k)) & 1u) << j);
-          v |= static_cast<uint8_t>(((qh >> (16 + 4 * j + k)) & 1u) << (4 + j));
-        }
-        h[4 * r + k] = v;
-      }
-    }
-  }
+  pack_q5_group<BlockQ5_0>(rows, cols, dst);
+}
+void pack_group_q5_1(const void* const rows[kPackRows], int64_t cols, std::byte* dst) {
+  pack_q5_group<BlockQ5_1>(rows, cols, dst);
 }
 
 namespace {
@@ -155,7 +184,9 @@ using PackGroupFn = void (*)(const void* const*, int64_t, std::byte*);
 PackGroupFn pack_group_fn(DType t) {
   switch (t) {
     case DType::kQ4_0: return pack_group_q4_0;
+    case DType::kQ4_1: return pack_group_q4_1;
     case DType::kQ5_0: return pack_group_q5_0;
+    case DType::kQ5_1: return pack_group_q5_1;
     case DType::kQ8_0: return pack_group_q8_0;
     case DType::kQ2_K: return pack_group_q2_k;
     case DType::kQ3_K: return pack_group_q3_k;
@@ -245,7 +276,18 @@ Result<PackedMatrix> pack_matrix(DType t, const void* w, int64_t rows, int64_t c
   return std::move(m[0]);
 }
 
-bool packed_act32(DType t) { return t == DType::kQ4_0 || t == DType::kQ5_0 || t == DType::kQ8_0; }
+PackedAct packed_act(DType t) {
+  switch (t) {
+    case DType::kQ4_0:
+    case DType::kQ5_0:
+    case DType::kQ8_0: return PackedAct::kQ8_0;
+    case DType::kQ4_1:
+    case DType::kQ5_1: return PackedAct::kQ8_1;
+    default: return PackedAct::kQ8_K;
+  }
+}
+
+bool packed_act32(DType t) { return packed_act(t) != PackedAct::kQ8_K; }
 
 size_t packed_act_row_bytes(DType t, int64_t cols) {
   return packed_act32(t) ? static_cast<size_t>(cols / 32) * sizeof(ActBlock32)
@@ -253,21 +295,31 @@ size_t packed_act_row_bytes(DType t, int64_t cols) {
 }
 
 void quantize_packed_act(DType t, const float* x, void* dst, int64_t cols) {
-  if (!packed_act32(t)) {
-    quantize_row_ref(DType::kQ8_K, x, dst, cols);
-    return;
-  }
-  auto* out = static_cast<ActBlock32*>(dst);
-  for (int64_t b = 0; b < cols / 32; ++b) {
-    BlockQ8_0 q;
-    quantize_row_ref(DType::kQ8_0, x + 32 * b, &q, 32);
-    ActBlock32& a = out[b];
-    a.d = fp16_to_f32(q.d);
-    a.sum = 0;
-    for (int i = 0; i < 32; ++i) {
-      a.qs[i] = q.qs[i];
-      a.sum += q.qs[i];
-    }
+  switch (packed_act(t)) {
+    case PackedAct::kQ8_K: quantize_row_ref(DType::kQ8_K, x, dst, cols); return;
+    case PackedAct::kQ8_0:
+      for (int64_t b = 0; b < cols / 32; ++b) {
+        BlockQ8_0 q;
+        quantize_row_ref(DType::kQ8_0, x + 32 * b, &q, 32);
+        ActBlock32& a = static_cast<ActBlock32*>(dst)[b];
+        a.d = fp16_to_f32(q.d);
+        a.sum = 0;
+        for (int i = 0; i < 32; ++i) {
+          a.qs[i] = q.qs[i];
+          a.sum += q.qs[i];
+        }
+      }
+      return;
+    case PackedAct::kQ8_1:
+      for (int64_t b = 0; b < cols / 32; ++b) {
+        BlockQ8_1 q;
+        quantize_row_ref(DType::kQ8_1, x + 32 * b, &q, 32);
+        ActBlockQ8_1& a = static_cast<ActBlockQ8_1*>(dst)[b];
+        a.d = fp16_to_f32(q.d);
+        a.s = fp16_to_f32(q.s);
+        std::memcpy(a.qs, q.qs, sizeof(a.qs));
+      }
+      return;
   }
 }
 

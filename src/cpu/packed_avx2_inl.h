@@ -1,7 +1,7 @@
-// The AVX2 packed-weight kernels (layouts: packed_kernels.h): Q4_0, Q5_0, Q8_0, Q4_K,
-// Q5_K and Q6_K here, Q2_K and Q3_K in packed_avx2_k23_inl.h, written once for two
-// instruction sets: kVnni = false is plain AVX2 (Haswell and later: vpmaddubsw +
-// vpmaddwd), kVnni = true uses AVX-VNNI (256-bit VEX vpdpbusd / vpdpwssd: Alder Lake
+// The AVX2 packed-weight kernels (layouts: packed_kernels.h): Q4_0, Q4_1, Q5_0, Q5_1,
+// Q8_0, Q4_K, Q5_K and Q6_K here, Q2_K and Q3_K in packed_avx2_k23_inl.h, written once
+// for two instruction sets: kVnni = false is plain AVX2 (Haswell and later: vpmaddubsw
+// + vpmaddwd), kVnni = true uses AVX-VNNI (256-bit VEX vpdpbusd / vpdpwssd: Alder Lake
 // and later, Zen 5).
 //
 // Included ONLY by packed_avx2.cpp (built with -mavx2 -mfma -mf16c) and
@@ -18,16 +18,18 @@
 // Integer sums, exact and equal to the reference's:
 //   VNNI: vpdpbusd over 4-byte chunks (weights unsigned, each chunk's 4 activation
 //     bytes broadcast), as the AVX-512 kernels do; offsets (Q4_0 8, Q5_0 16, Q8_0's
-//     stored +128, Q6_K 32) come out through the starting value, -offset * sum(x).
+//     stored +128, Q6_K 32; Q4_1 and Q5_1 have none) come out through the starting
+//     value, -offset * sum(x).
 //   Plain: vpmaddubsw makes int16 sums of two u8 x s8 products, which saturate above
 //     32767; the kernels add several of them in int16 only while the total cannot
 //     pass that, then widen with vpmaddwd (by ones, or by each lane's sub-block scale
 //     repeated in both int16 halves, which also multiplies by it). |x| <= 127 (the
 //     quantizers never make -128); the bounds below allow 128 where they can:
-//       Q4_0, Q4_K: nibbles <= 15: 8 products-of-pairs <= 8 * 2 * 15 * 128 = 30720.
-//       Q5_0, Q5_K: 5-bit values <= 31: 4 products-of-pairs <= 4 * 2 * 31 * 128 =
-//         31744 (8 would pass 32767), so each int16 sum takes 4 chunks: Q5_0 the low
-//         and high elements of 2 nibble chunks, Q5_K half a sub-block.
+//       Q4_0, Q4_1, Q4_K: nibbles <= 15: 8 products-of-pairs <= 8 * 2 * 15 * 128 =
+//         30720.
+//       Q5_0, Q5_1, Q5_K: 5-bit values <= 31: 4 products-of-pairs <= 4 * 2 * 31 *
+//         128 = 31744 (8 would pass 32767), so each int16 sum takes 4 chunks:
+//         Q5_0/Q5_1 the low and high elements of 2 nibble chunks, Q5_K half a sub-block.
 //       Q6_K: 6-bit values <= 63: two of them <= 2 * 16128 = 32256.
 //       Q8_0: the stored +128 bytes times s8 could reach 2 * 255 * 127, so the weight
 //         goes back to signed (xor 0x80) and the pair is |w| * (x with w's sign):
@@ -39,7 +41,8 @@
 //     <= 16 * 15 * 128 = 30720, go on as the int16 halves of a lane into vpdpwssd with
 //     the scale in both halves; otherwise (Q5_K's chains can reach 16 * 31 * 128) the
 //     sub-block sum is multiplied by vpmulld.
-// Then the block's f32 term is the reference's operations in its order, without FMA,
+// Then the block's f32 term is the reference's operations in its order, without FMA
+// (Q4_1/Q5_1: (d_w * d_x) * isum + m_w * s_x, ActBlockQ8_1 activations),
 // added to the running sum in block order (see packed_kquant_avx512.cpp), so results
 // are bit-identical to vec_dot_ref.
 #pragma once
@@ -49,6 +52,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "core/quant_blocks.h"
@@ -57,15 +61,21 @@
 namespace tandem::cpu {
 namespace {
 
-enum class Legacy { kQ4_0, kQ5_0, kQ8_0 };
+enum class Legacy { kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ8_0 };
+
+// Types with a min (d[16], m[16] before the chunks; ActBlockQ8_1 activations).
+constexpr bool has_min(Legacy t) { return t == Legacy::kQ4_1 || t == Legacy::kQ5_1; }
+constexpr bool is_q5(Legacy t) { return t == Legacy::kQ5_0 || t == Legacy::kQ5_1; }
+template <Legacy kType>
+using ActOf = std::conditional_t<has_min(kType), ActBlockQ8_1, ActBlock32>;
 
 // Tokens per pass over a group: each unpacked weight chunk serves them all, and each
 // token keeps two f32 accumulators (16 ymm registers in all). Measured (one thread,
 // weights in L2, Zen 5): Q4_0/Q8_0 ran 5-8% faster per token with 8 than with 4;
-// Q4_K/Q6_K ran 25-35% slower with 8 (their sub-block sums spill). The plain Q5_0
-// kernel keeps an int16 and an int32 sum per token, so it takes 4.
+// Q4_K/Q6_K ran 25-35% slower with 8 (their sub-block sums spill). The plain Q5_0 and
+// Q5_1 kernels keep an int16 and an int32 sum per token, so they take 4.
 template <bool kVnni, Legacy kType>
-constexpr int kLegacyTokens = !kVnni && kType == Legacy::kQ5_0 ? 4 : 8;
+constexpr int kLegacyTokens = !kVnni && is_q5(kType) ? 4 : 8;
 constexpr int kKquantTokens = 4;
 static_assert(kActChunk % 8 == 0, "a pass must not straddle an activation chunk");
 using L4 = PackedQ4K;
@@ -207,18 +217,29 @@ template <bool kQ5>
   }
 }
 
+// A lane's starting value: -offset * sum(x block), zero for the types without offset.
+template <int kOffset, typename Act>
+[[gnu::always_inline]] inline __m256i offset_start(const Act& x) {
+  if constexpr (kOffset == 0) return _mm256_setzero_si256();
+  else return _mm256_set1_epi32(-kOffset * x.sum);
+}
+
 // Q4_0 (4 chunks of nibble pairs, offset 8), Q5_0 (the same and a chunk of 5th bits,
-// offset 16), Q8_0 (8 chunks, stored + 128). xc[b * kActChunk + t]: token t's block b.
+// offset 16), Q4_1 and Q5_1 (as Q4_0 and Q5_0 after d and m, no offset), Q8_0 (8
+// chunks, stored + 128). xc[b * kActChunk + t]: token t's block b.
 template <bool kVnni, Legacy kType, int T>
-[[gnu::noinline]] void legacy_tokens(const std::byte* gw, int64_t nb, const ActBlock32* xc,
+[[gnu::noinline]] void legacy_tokens(const std::byte* gw, int64_t nb, const ActOf<kType>* xc,
                                      float* const* y, int valid_rows) {
   constexpr bool kNibbles = kType != Legacy::kQ8_0;
-  constexpr bool kQ5 = kType == Legacy::kQ5_0;
-  constexpr size_t kBlockBytes = kType == Legacy::kQ4_0 ? 2 * 16 + 16 * 16
-                                 : kQ5                  ? 2 * 16 + 16 * 16 + 64
-                                                        : 2 * 16 + 16 * 32;
-  constexpr int kOffset = kType == Legacy::kQ4_0 ? 8 : kQ5 ? 16 : 128;
+  constexpr bool kQ5 = is_q5(kType);
+  constexpr bool kMin = has_min(kType);
+  constexpr size_t kHeader = kMin ? 4 * 16 : 2 * 16;  // d[16] (and m[16]) f16
+  constexpr size_t kBlockBytes = kHeader + (kQ5 ? 16 * 16 + 64 : kNibbles ? 16 * 16 : 16 * 32);
+  [[maybe_unused]] constexpr int kOffset =  // unused by plain Q8_0 (its weights go back to signed)
+      kType == Legacy::kQ4_0 ? 8 : kType == Legacy::kQ5_0 ? 16 : kMin ? 0 : 128;
   constexpr size_t kPrefetchBlocks = 8192 / kBlockBytes + 1;  // ~8 KiB ahead
+  // Lines a block column can touch: one more where columns are not 64-byte multiples.
+  constexpr size_t kPrefetchSpan = kBlockBytes % 64 == 0 ? kBlockBytes : kBlockBytes + 63;
   constexpr int kChains = kVnni && T == 1 ? 2 : 1;            // independent vpdpbusd chains
   __m256 acc[T][2];
   #pragma GCC unroll 8
@@ -229,17 +250,17 @@ template <bool kVnni, Legacy kType, int T>
   for (int64_t b = 0; b < nb; ++b) {
     const std::byte* p = gw + static_cast<size_t>(b) * kBlockBytes;
     #pragma GCC unroll 9
-    for (size_t off = 0; off < kBlockBytes + 63; off += 64)
+    for (size_t off = 0; off < kPrefetchSpan; off += 64)
       _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBlocks * kBlockBytes + off, _MM_HINT_T0);
     for_each_constant<2>([&]<int H>() {
-      const ActBlock32* x = opaque(xc + b * kActChunk);  // x[t]: token t's block b
-      const std::byte* q = p + 32 + 32 * H;  // chunk j at q + 64 j
+      const ActOf<kType>* x = opaque(xc + b * kActChunk);  // x[t]: token t's block b
+      const std::byte* q = p + kHeader + 32 * H;  // chunk j at q + 64 j
       __m256i isum[T];
       if constexpr (kVnni) {
         __m256i s[T][kChains];
         #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
-          s[t][0] = _mm256_set1_epi32(-kOffset * x[t].sum);
+          s[t][0] = offset_start<kOffset>(x[t]);
           if constexpr (kChains == 2) s[t][1] = _mm256_setzero_si256();
         }
         if constexpr (kNibbles) {
@@ -265,8 +286,8 @@ template <bool kVnni, Legacy kType, int T>
         #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) isum[t] = kChains == 2 ? _mm256_add_epi32(s[t][0], s[t][kChains - 1]) : s[t][0];
       } else if constexpr (kNibbles) {
-        // int16 sums of the low and high products of kPerSum chunks: Q4_0 all 4 (8
-        // products-of-pairs <= 30720), Q5_0 2 (4 <= 31744); then widened into isum.
+        // int16 sums of the low and high products of kPerSum chunks: Q4_0/Q4_1 all 4 (8
+        // products-of-pairs <= 30720), Q5_0/Q5_1 2 (4 <= 31744); then widened into isum.
         constexpr int kPerSum = kQ5 ? 2 : 4;
         __m256i s16[T];
         #pragma GCC unroll 4
@@ -283,7 +304,7 @@ template <bool kVnni, Legacy kType, int T>
             #pragma GCC unroll 8
             for (int t = 0; t < T; ++t) {
               const __m256i wide = _mm256_madd_epi16(s16[t], ones);
-              isum[t] = j < kPerSum ? _mm256_add_epi32(wide, _mm256_set1_epi32(-kOffset * x[t].sum))
+              isum[t] = j < kPerSum ? _mm256_add_epi32(wide, offset_start<kOffset>(x[t]))
                                     : add32_in_order(isum[t], wide);
             }
           }
@@ -307,7 +328,12 @@ template <bool kVnni, Legacy kType, int T>
       #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
         const __m256 dd = _mm256_mul_ps(dw, _mm256_set1_ps(x[t].d));
-        acc[t][H] = _mm256_add_ps(acc[t][H], _mm256_mul_ps(_mm256_cvtepi32_ps(isum[t]), dd));
+        __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(isum[t]), dd);
+        if constexpr (kMin) {  // + m_w * s_x, the reference's second product
+          const __m256 mw = lanes_f16(p + 32 + 16 * H);
+          term = _mm256_add_ps(term, _mm256_mul_ps(mw, _mm256_set1_ps(x[t].s)));
+        }
+        acc[t][H] = _mm256_add_ps(acc[t][H], term);
       }
     });
   }
@@ -326,7 +352,7 @@ void gemm_legacy(const PackedGemm& a) {
     const int valid = static_cast<int>(a.w->rows - row0 < kPackRows ? a.w->rows - row0 : kPackRows);
     for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTokens) {
       const int n = static_cast<int>(a.n_tokens - t0 < kTokens ? a.n_tokens - t0 : kTokens);
-      const ActBlock32* x = static_cast<const ActBlock32*>(a.x) + t0 / kActChunk * nb * kActChunk + t0 % kActChunk;
+      const auto* x = static_cast<const ActOf<kType>*>(a.x) + t0 / kActChunk * nb * kActChunk + t0 % kActChunk;
       for (int t = 0; t < n; ++t) y[t] = a.y + (t0 + t) * a.y_stride + row0;
       for_each_constant<kTokens>([&]<int I>() {
         if (n == I + 1) legacy_tokens<kVnni, kType, I + 1>(gw, nb, x, y, valid);

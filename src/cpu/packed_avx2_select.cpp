@@ -12,7 +12,9 @@ bool packable_avx2(DType t, const CpuFeatures& f) {
 PackedGemmFn select_packed_gemm_avx2(DType t, bool avx_vnni) {
   switch (t) {
     case DType::kQ4_0: return avx_vnni ? gemm_q4_0x16_avxvnni : gemm_q4_0x16_avx2;
+    case DType::kQ4_1: return avx_vnni ? gemm_q4_1x16_avxvnni : gemm_q4_1x16_avx2;
     case DType::kQ5_0: return avx_vnni ? gemm_q5_0x16_avxvnni : gemm_q5_0x16_avx2;
+    case DType::kQ5_1: return avx_vnni ? gemm_q5_1x16_avxvnni : gemm_q5_1x16_avx2;
     case DType::kQ8_0: return avx_vnni ? gemm_q8_0x16_avxvnni : gemm_q8_0x16_avx2;
     case DType::kQ2_K: return avx_vnni ? gemm_q2_kx16_avxvnni : gemm_q2_kx16_avx2;
     case DType::kQ3_K: return avx_vnni ? gemm_q3_kx16_avxvnni : gemm_q3_kx16_avx2;

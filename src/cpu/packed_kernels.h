@@ -17,6 +17,11 @@
 //                      so for nibble chunk j one 16-bit shift puts them at bit 4.
 //   Q8_0 (544 bytes):  d[16] f16, then 8 chunks of 64 bytes; chunk j, bytes 4r..4r+3 =
 //                      row r's qs[4j .. 4j+3] + 128 (as unsigned bytes).
+//   Q4_1 (320 bytes):  d[16] f16, m[16] f16, then Q4_0's 4 chunks of 64 bytes (the
+//                      nibbles, unsigned 0..15, as stored).
+//   Q5_1 (384 bytes):  Q4_1's 320 bytes (the low 4 bits), then the 64 bytes of 5th bits
+//                      regrouped as Q5_0's. Q4_1 and Q5_1 block columns are multiples
+//                      of 64 bytes, so every chunk of a 64-byte aligned group is aligned.
 //   Q2_K (1344 bytes, one 256-column super-block; packed_kquant.cpp): d[16] f16,
 //                      dmin[16] f16, scales[16][16] u8 (sub-block s, lane r = row r's
 //                      scales[s] byte: scale | min << 4), then 16 chunks of 64 bytes:
@@ -65,16 +70,35 @@ struct ActBlock32 {
 };
 static_assert(sizeof(ActBlock32) == 40);
 
-// Q4_0/Q5_0/Q8_0 activations are interleaved by chunks of kActChunk tokens, so one pointer
-// reaches every token's block b: token t's block b is at
+// One 32-element activation block for the Q4_1 / Q5_1 packed kernels: the Q8_1 block
+// quantize_row_ref(kQ8_1) makes, its two f16 fields widened. The kernels need no
+// integer sum (their weights carry no offset): the term m_w * s is the reference's.
+struct ActBlockQ8_1 {
+  float d;        // fp16_to_f32 of the Q8_1 block's d
+  float s;        // fp16_to_f32 of its s = f16(sum(qs) * d), d before rounding to f16
+  int8_t qs[32];
+};
+static_assert(sizeof(ActBlockQ8_1) == sizeof(ActBlock32));
+
+// The activation format a packed kernel reads.
+enum class PackedAct {
+  kQ8_0,  // ActBlock32 in chunks (Q4_0, Q5_0, Q8_0)
+  kQ8_1,  // ActBlockQ8_1 in chunks (Q4_1, Q5_1)
+  kQ8_K,  // BlockQ8_K rows (the K types)
+};
+
+// Q4_0/Q5_0/Q8_0 (ActBlock32) and Q4_1/Q5_1 (ActBlockQ8_1) activations are interleaved
+// by chunks of kActChunk tokens, so one pointer reaches every token's block b: token
+// t's block b is at
 //   x[(t / kActChunk * nb + b) * kActChunk + t % kActChunk]   (nb = cols / 32 blocks;
 // a partial last chunk keeps the stride). Q4_K/Q6_K activations are plain rows.
 constexpr int kActChunk = 8;
 
 struct PackedGemm {
   const PackedMatrix* w;
-  const void* x;          // ActBlock32 in chunks (above) for Q4_0/Q5_0/Q8_0, the chunk of
-                          // token 0 first; BlockQ8_K rows x_stride bytes apart for Q4_K/Q6_K
+  const void* x;          // ActBlock32 (Q4_0/Q5_0/Q8_0) or ActBlockQ8_1 (Q4_1/Q5_1) in
+                          // chunks (above), the chunk of token 0 first; BlockQ8_K rows
+                          // x_stride bytes apart for the K types
   size_t x_stride;
   int64_t n_tokens;
   int64_t group_begin;    // groups to compute: [group_begin, group_end)
@@ -91,23 +115,29 @@ PackedGemmFn select_packed_gemm(DType t, Isa isa);
 // The same for a CPU with features f (AVX-512 without VNNI: the AVX2 kernels).
 PackedGemmFn select_packed_gemm(DType t, Isa isa, const CpuFeatures& f);
 
-// Whether packed kernels for t read ActBlock32 chunks (Q4_0, Q5_0, Q8_0); else Q8_K rows.
+// The activation format the packed kernels for weight type t read (t packable).
+PackedAct packed_act(DType t);
+// Whether that format is one of 32-element blocks in chunks of kActChunk tokens
+// (ActBlock32 or ActBlockQ8_1, both 40 bytes); else Q8_K rows.
 bool packed_act32(DType t);
-// The activation format a packed kernel for weight type t reads: kF32 stands for
-// ActBlock32 rows (Q4_0, Q5_0, Q8_0), kQ8_K for BlockQ8_K rows (the K types).
+// Bytes of one token's activations in that format (cols / 32 blocks of 40 bytes, or a
+// BlockQ8_K row).
 size_t packed_act_row_bytes(DType t, int64_t cols);
 // x: cols floats -> dst: packed_act_row_bytes(t, cols) bytes (reference rounding),
 // blocks contiguous.
 void quantize_packed_act(DType t, const float* x, void* dst, int64_t cols);
 
 // ---- AVX-512 F/BW/VL/DQ + VNNI ------------------------------------------------------
-// quantize_packed_act for Q4_0/Q5_0/Q8_0 (nb blocks of 32), the same bytes.
-// quantize_row_ref(kQ8_K) for nb blocks of 256, the same bytes (quant_act_avx512.cpp).
+// quantize_packed_act for Q4_0/Q5_0/Q8_0 and for Q4_1/Q5_1 (nb blocks of 32), the same
+// bytes. quantize_row_ref(kQ8_K) for nb blocks of 256, the same bytes (quant_act_avx512.cpp).
 void quantize_q8_k_avx512(const float* x, BlockQ8_K* y, int64_t nb);
-// Block b goes to dst[b * dst_step].
-void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb, int64_t dst_step);  // packed_legacy_avx512.cpp
+// Block b goes to dst[b * dst_step] (packed_legacy_avx512.cpp).
+void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb, int64_t dst_step);
+void quantize_act32_q8_1_avx512(const float* x, ActBlockQ8_1* dst, int64_t nb, int64_t dst_step);
 void gemm_q4_0x16_avx512vnni(const PackedGemm& a);  // packed_legacy_avx512.cpp
+void gemm_q4_1x16_avx512vnni(const PackedGemm& a);
 void gemm_q5_0x16_avx512vnni(const PackedGemm& a);
+void gemm_q5_1x16_avx512vnni(const PackedGemm& a);
 void gemm_q8_0x16_avx512vnni(const PackedGemm& a);
 void gemm_q2_kx16_avx512vnni(const PackedGemm& a);  // packed_kquant_avx512.cpp
 void gemm_q3_kx16_avx512vnni(const PackedGemm& a);
@@ -117,16 +147,20 @@ void gemm_q6_kx16_avx512vnni(const PackedGemm& a);
 
 // ---- AVX2 + FMA + F16C, plain or with AVX-VNNI: the Isa::kAvx2 lane -----------------
 // What packable / select_packed_gemm answer for Isa::kAvx2 (packed_avx2_select.cpp):
-// Q4_0, Q5_0, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K where f has AVX2; the AVX-VNNI kernel
-// where avx_vnni is true, else the plain AVX2 one (null where t has neither).
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K where f has AVX2; the
+// AVX-VNNI kernel where avx_vnni is true, else the plain AVX2 one (null where t has
+// neither).
 bool packable_avx2(DType t, const CpuFeatures& f);
 PackedGemmFn select_packed_gemm_avx2(DType t, bool avx_vnni);
 // The lane's activation quantizers, the same bytes as the AVX-512 ones above
 // (quant_act_avx2.cpp; AVX2 + F16C only).
 void quantize_act32_avx2(const float* x, ActBlock32* dst, int64_t nb, int64_t dst_step);
+void quantize_act32_q8_1_avx2(const float* x, ActBlockQ8_1* dst, int64_t nb, int64_t dst_step);
 void quantize_q8_k_avx2(const float* x, BlockQ8_K* y, int64_t nb);
 void gemm_q4_0x16_avx2(const PackedGemm& a);     // packed_avx2.cpp: vpmaddubsw + vpmaddwd
+void gemm_q4_1x16_avx2(const PackedGemm& a);
 void gemm_q5_0x16_avx2(const PackedGemm& a);
+void gemm_q5_1x16_avx2(const PackedGemm& a);
 void gemm_q8_0x16_avx2(const PackedGemm& a);
 void gemm_q2_kx16_avx2(const PackedGemm& a);
 void gemm_q3_kx16_avx2(const PackedGemm& a);
@@ -134,7 +168,9 @@ void gemm_q4_kx16_avx2(const PackedGemm& a);
 void gemm_q5_kx16_avx2(const PackedGemm& a);
 void gemm_q6_kx16_avx2(const PackedGemm& a);
 void gemm_q4_0x16_avxvnni(const PackedGemm& a);  // packed_avxvnni.cpp: VEX vpdpbusd
+void gemm_q4_1x16_avxvnni(const PackedGemm& a);
 void gemm_q5_0x16_avxvnni(const PackedGemm& a);
+void gemm_q5_1x16_avxvnni(const PackedGemm& a);
 void gemm_q8_0x16_avxvnni(const PackedGemm& a);
 void gemm_q2_kx16_avxvnni(const PackedGemm& a);
 void gemm_q3_kx16_avxvnni(const PackedGemm& a);
@@ -166,7 +202,9 @@ struct PackedQ6K {
 
 // Packing of one group (16 source rows, the missing ones null) into dst (group_bytes).
 void pack_group_q4_0(const void* const rows[16], int64_t cols, std::byte* dst);
+void pack_group_q4_1(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q5_0(const void* const rows[16], int64_t cols, std::byte* dst);
+void pack_group_q5_1(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q8_0(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q2_k(const void* const rows[16], int64_t cols, std::byte* dst);
 void pack_group_q3_k(const void* const rows[16], int64_t cols, std::byte* dst);

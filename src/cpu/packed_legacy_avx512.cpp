@@ -1,21 +1,24 @@
-// AVX-512 VNNI kernels for packed Q4_0, Q5_0 and Q8_0 weights (layouts: packed_kernels.h).
-// Built with the AVX-512 F/BW/VL/DQ/VNNI flags and -ffp-contract=off only.
+// AVX-512 VNNI kernels for packed Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 weights (layouts:
+// packed_kernels.h). Built with the AVX-512 F/BW/VL/DQ/VNNI flags and -ffp-contract=off
+// only.
 //
 // Lane r of every vector is row r of the 16-row group, so a block column costs, per
-// token: vpdpbusd over 4-byte chunks (Q4_0: 8, two per 64-byte load after splitting
-// nibbles; Q5_0: the same with the 5th bits or-ed in at bit 4; Q8_0: 8), each with that
-// chunk's 4 activation bytes broadcast; then the block's term in f32. The unsigned
-// weights' offset (Q4_0: 8, Q5_0: 16, Q8_0: the stored + 128)
-// comes out through the lane's starting value, -offset * sum(x block), so the int32 sum
-// is the reference's exactly. The f32 term is (d_w * d_x) * isum added to the running
-// sum in block order without FMA: the reference's operations, so results are
-// bit-identical to vec_dot_ref. Up to kMaxTokens tokens share each unpacked weight
-// chunk (prefill); one token runs two independent vpdpbusd chains per block.
+// token: vpdpbusd over 4-byte chunks (Q4_0/Q4_1: 8, two per 64-byte load after
+// splitting nibbles; Q5_0/Q5_1: the same with the 5th bits or-ed in at bit 4; Q8_0: 8),
+// each with that chunk's 4 activation bytes broadcast; then the block's term in f32.
+// The unsigned weights' offset (Q4_0: 8, Q5_0: 16, Q8_0: the stored + 128; Q4_1/Q5_1
+// have none) comes out through the lane's starting value, -offset * sum(x block), so
+// the int32 sum is the reference's exactly. The f32 term is (d_w * d_x) * isum, and for
+// Q4_1/Q5_1 plus m_w * s_x (ActBlockQ8_1), added to the running sum in block order
+// without FMA: the reference's operations, so results are bit-identical to
+// vec_dot_ref. Up to kMaxTokens tokens share each unpacked weight chunk (prefill); one
+// token runs two independent vpdpbusd chains per block.
 //
 // Everything here has internal linkage except the entry points.
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "cpu/packed_kernels.h"
 
@@ -30,21 +33,29 @@ constexpr int kMaxTokens = kActChunk;
   return _mm512_set1_epi32(v);
 }
 
-enum class Legacy { kQ4_0, kQ5_0, kQ8_0 };
+enum class Legacy { kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ8_0 };
+
+// Types with a min (d[16], m[16] before the chunks; ActBlockQ8_1 activations).
+constexpr bool has_min(Legacy t) { return t == Legacy::kQ4_1 || t == Legacy::kQ5_1; }
+template <Legacy kType>
+using ActOf = std::conditional_t<has_min(kType), ActBlockQ8_1, ActBlock32>;
 
 // Q4_0: 4 chunks of nibble pairs, offset 8; Q5_0: the same and a chunk of 5th bits,
-// offset 16; Q8_0: 8 chunks, offset 128.
+// offset 16; Q4_1, Q5_1: as Q4_0, Q5_0 after d and m, no offset; Q8_0: 8 chunks,
+// offset 128.
 template <Legacy kType, int T>
 [[gnu::always_inline]] inline void group_tokens(const std::byte* gw, int64_t nb,
-                                                const ActBlock32* xc, float* const* y,
+                                                const ActOf<kType>* xc, float* const* y,
                                                 int valid_rows) {
   constexpr bool kQ4 = kType != Legacy::kQ8_0;  // nibble chunks
-  constexpr bool kQ5 = kType == Legacy::kQ5_0;
-  constexpr size_t kBlockBytes = kType == Legacy::kQ4_0 ? 2 * 16 + 16 * 16
-                                 : kQ5                  ? 2 * 16 + 16 * 16 + 64
-                                                        : 2 * 16 + 16 * 32;
-  constexpr int kOffset = kType == Legacy::kQ4_0 ? 8 : kQ5 ? 16 : 128;
+  constexpr bool kQ5 = kType == Legacy::kQ5_0 || kType == Legacy::kQ5_1;
+  constexpr bool kMin = has_min(kType);
+  constexpr size_t kHeader = kMin ? 4 * 16 : 2 * 16;  // d[16] (and m[16]) f16
+  constexpr size_t kBlockBytes = kHeader + (kQ5 ? 16 * 16 + 64 : kQ4 ? 16 * 16 : 16 * 32);
+  constexpr int kOffset = kType == Legacy::kQ4_0 ? 8 : kType == Legacy::kQ5_0 ? 16 : kMin ? 0 : 128;
   constexpr size_t kPrefetchBlocks = 8192 / kBlockBytes + 1;
+  // Lines a block column can touch: one more where columns are not 64-byte multiples.
+  constexpr size_t kPrefetchSpan = kBlockBytes % 64 == 0 ? kBlockBytes : kBlockBytes + 63;
   constexpr int kChains = T == 1 ? 2 : 1;
   __m512 acc[T];
   #pragma GCC unroll 8
@@ -59,15 +70,16 @@ template <Legacy kType, int T>
     // without this, 24 at 4 KiB ahead, 32-34 at 8 KiB, against 33-36 GB/s for a plain
     // read loop). Past the end of the group these are only hints.
     #pragma GCC unroll 9
-    for (size_t off = 0; off < kBlockBytes + 63; off += 64)
+    for (size_t off = 0; off < kPrefetchSpan; off += 64)
       _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBlocks * kBlockBytes + off, _MM_HINT_T0);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    const auto* q = reinterpret_cast<const __m512i*>(p + 32);
-    const ActBlock32* x = xc + b * kActChunk;  // x[t]: token t's block b
+    const auto* q = reinterpret_cast<const __m512i*>(p + kHeader);
+    const ActOf<kType>* x = xc + b * kActChunk;  // x[t]: token t's block b
     __m512i isum[T][kChains];
     #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
-      isum[t][0] = _mm512_set1_epi32(-kOffset * x[t].sum);
+      if constexpr (kMin) isum[t][0] = _mm512_setzero_si512();
+      else isum[t][0] = _mm512_set1_epi32(-kOffset * x[t].sum);
       if constexpr (kChains == 2) isum[t][kChains - 1] = _mm512_setzero_si512();
     }
     if constexpr (kQ4) {
@@ -106,7 +118,12 @@ template <Legacy kType, int T>
       __m512i s = isum[t][0];
       if constexpr (kChains == 2) s = _mm512_add_epi32(s, isum[t][1]);
       const __m512 dd = _mm512_mul_ps(dw, _mm512_set1_ps(x[t].d));
-      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_cvtepi32_ps(s), dd));
+      __m512 term = _mm512_mul_ps(_mm512_cvtepi32_ps(s), dd);
+      if constexpr (kMin) {  // + m_w * s_x, the reference's second product
+        const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
+        term = _mm512_add_ps(term, _mm512_mul_ps(mw, _mm512_set1_ps(x[t].s)));
+      }
+      acc[t] = _mm512_add_ps(acc[t], term);
     }
   }
   const __mmask16 m = static_cast<__mmask16>((1u << valid_rows) - 1);
@@ -124,7 +141,7 @@ void gemm_legacy(const PackedGemm& a) {
     const int valid = static_cast<int>(a.w->rows - row0 < kPackRows ? a.w->rows - row0 : kPackRows);
     for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kMaxTokens) {
       const int n = static_cast<int>(a.n_tokens - t0 < kMaxTokens ? a.n_tokens - t0 : kMaxTokens);
-      const ActBlock32* x = static_cast<const ActBlock32*>(a.x) + t0 / kActChunk * nb * kActChunk;
+      const auto* x = static_cast<const ActOf<kType>*>(a.x) + t0 / kActChunk * nb * kActChunk;
       for (int t = 0; t < n; ++t) y[t] = a.y + (t0 + t) * a.y_stride + row0;
       switch (n) {
         case 1: group_tokens<kType, 1>(gw, nb, x, y, valid); break;
@@ -142,12 +159,20 @@ void gemm_legacy(const PackedGemm& a) {
 
 }  // namespace
 
+namespace {
+
+// f rounded to f16 by vcvtps2ph (round to nearest even, as f32_to_fp16), then widened.
+[[gnu::always_inline]] inline float round_f16(float f) {
+  return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+}
+
 // Per block: amax, d = amax / 127, id = 1 / d (0 for an all-zero block), d rounded to
-// f16 by vcvtps2ph (round to nearest even, as f32_to_fp16), q = x * id rounded half
-// away from zero (std::round): truncate, then step away from zero where the dropped
-// fraction is at least one half. All steps are exact IEEE operations, so the blocks
-// equal quantize_row_ref(kQ8_0)'s.
-void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb, int64_t dst_step) {
+// f16, q = x * id rounded half away from zero (std::round): truncate, then step away
+// from zero where the dropped fraction is at least one half. ActBlock32 adds the sum of
+// q; ActBlockQ8_1 s = float(sum) * d (d before rounding) rounded to f16. All steps are
+// exact IEEE operations, so the blocks equal quantize_row_ref(kQ8_0)'s / (kQ8_1)'s.
+template <typename Block>
+void quantize_blocks32(const float* x, Block* dst, int64_t nb, int64_t dst_step) {
   const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   const __m512 half = _mm512_set1_ps(0.5f);
   const __m512 one = _mm512_set1_ps(1.0f);
@@ -156,8 +181,8 @@ void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb, int64_t 
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
     const float d = amax / 127;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    ActBlock32& o = dst[b * dst_step];
-    o.d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+    Block& o = dst[b * dst_step];
+    o.d = round_f16(d);
     const __m512 vid = _mm512_set1_ps(id);
     __m512i q[2];
     #pragma GCC unroll 2
@@ -170,12 +195,25 @@ void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb, int64_t 
     }
     _mm_storeu_si128(reinterpret_cast<__m128i*>(o.qs), _mm512_cvtepi32_epi8(q[0]));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(o.qs + 16), _mm512_cvtepi32_epi8(q[1]));
-    o.sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
+    const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
+    if constexpr (std::is_same_v<Block, ActBlockQ8_1>) o.s = round_f16(static_cast<float>(sum) * d);
+    else o.sum = sum;
   }
 }
 
+}  // namespace
+
+void quantize_act32_avx512(const float* x, ActBlock32* dst, int64_t nb, int64_t dst_step) {
+  quantize_blocks32(x, dst, nb, dst_step);
+}
+void quantize_act32_q8_1_avx512(const float* x, ActBlockQ8_1* dst, int64_t nb, int64_t dst_step) {
+  quantize_blocks32(x, dst, nb, dst_step);
+}
+
 void gemm_q4_0x16_avx512vnni(const PackedGemm& a) { gemm_legacy<Legacy::kQ4_0>(a); }
+void gemm_q4_1x16_avx512vnni(const PackedGemm& a) { gemm_legacy<Legacy::kQ4_1>(a); }
 void gemm_q5_0x16_avx512vnni(const PackedGemm& a) { gemm_legacy<Legacy::kQ5_0>(a); }
+void gemm_q5_1x16_avx512vnni(const PackedGemm& a) { gemm_legacy<Legacy::kQ5_1>(a); }
 void gemm_q8_0x16_avx512vnni(const PackedGemm& a) { gemm_legacy<Legacy::kQ8_0>(a); }
 
 }  // namespace tandem::cpu

@@ -6,15 +6,18 @@
 //     all-zero block), d rounded to f16 by vcvtps2ph (round to nearest even, as
 //     f32_to_fp16), q = x * id rounded half away from zero (std::round): truncate, then
 //     step away from zero where the dropped fraction (exact: p - trunc(p)) is >= 1/2.
+//   ActBlockQ8_1 (quantize_row_ref(kQ8_1)): the same d and q, and s = float(sum(q)) * d
+//     (d before rounding) rounded to f16 by vcvtps2ph.
 //   BlockQ8_K (quantize_q8_k_ref): max = the FIRST element of largest magnitude,
 //     iscale = -127 / max, q = min(127, nearbyint(iscale * x)) (vcvtps2dq in the default
 //     rounding mode), bsums from the int32 values, d = 1 / iscale.
 // Every q lies in [-127, 127], so the saturating packs to int16 and int8 are exact.
 //
-// Everything here has internal linkage except the two entry points.
+// Everything here has internal linkage except the entry points.
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "core/quant_blocks.h"
 #include "cpu/packed_kernels.h"
@@ -44,9 +47,13 @@ namespace {
   return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-}  // namespace
+// f rounded to f16 by vcvtps2ph (round to nearest even, as f32_to_fp16), then widened.
+[[gnu::always_inline]] inline float round_f16(float f) {
+  return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+}
 
-void quantize_act32_avx2(const float* x, ActBlock32* dst, int64_t nb, int64_t dst_step) {
+template <typename Block>
+void quantize_blocks32(const float* x, Block* dst, int64_t nb, int64_t dst_step) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256 half = _mm256_set1_ps(0.5f);
   const __m256 one = _mm256_set1_ps(1.0f);
@@ -59,8 +66,8 @@ void quantize_act32_avx2(const float* x, ActBlock32* dst, int64_t nb, int64_t ds
     const float amax = hmax(_mm256_max_ps(m01, m23));
     const float d = amax / 127;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    ActBlock32& o = dst[b * dst_step];
-    o.d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+    Block& o = dst[b * dst_step];
+    o.d = round_f16(d);
     const __m256 vid = _mm256_set1_ps(id);
     __m256i q[4];
     #pragma GCC unroll 4
@@ -72,8 +79,19 @@ void quantize_act32_avx2(const float* x, ActBlock32* dst, int64_t nb, int64_t ds
       q[k] = _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_and_ps(up, away)));
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.qs), pack_bytes(q[0], q[1], q[2], q[3]));
-    o.sum = hsum(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+    const int32_t sum = hsum(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+    if constexpr (std::is_same_v<Block, ActBlockQ8_1>) o.s = round_f16(static_cast<float>(sum) * d);
+    else o.sum = sum;
   }
+}
+
+}  // namespace
+
+void quantize_act32_avx2(const float* x, ActBlock32* dst, int64_t nb, int64_t dst_step) {
+  quantize_blocks32(x, dst, nb, dst_step);
+}
+void quantize_act32_q8_1_avx2(const float* x, ActBlockQ8_1* dst, int64_t nb, int64_t dst_step) {
+  quantize_blocks32(x, dst, nb, dst_step);
 }
 
 void quantize_q8_k_avx2(const float* x, BlockQ8_K* y, int64_t nb) {

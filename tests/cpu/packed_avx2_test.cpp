@@ -1,20 +1,22 @@
 // The AVX2 lane's packed kernels (packed_avx2_inl.h, packed_avx2_k23_inl.h): both
 // variants, plain AVX2 (vpmaddubsw) and AVX-VNNI (VEX vpdpbusd), each forced, give
-// vec_dot_ref's results bit for bit for every packable type (Q4_0, Q5_0, Q8_0, Q2_K,
-// Q3_K, Q4_K, Q5_K, Q6_K), row counts around the 16-row group (1, 15, 16, 17, 47, 130),
-// several column counts, 1..9 and 17 tokens (Q4_0/Q8_0 and AVX-VNNI Q5_0 take 8 per
-// pass, plain Q5_0 and the K types 4), 1 and 2 threads; also at the int16 limits of
+// vec_dot_ref's results bit for bit for every packable type (Q4_0, Q4_1, Q5_0, Q5_1,
+// Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K), row counts around the 16-row group (1, 15, 16,
+// 17, 47, 130), several column counts, 1..9 and 17 tokens (Q4_0/Q4_1/Q8_0 and AVX-VNNI
+// Q5_0/Q5_1 take 8 per pass, plain Q5_0/Q5_1 and the K types 4), 1 and 2 threads; also at the int16 limits of
 // the plain kernels (weights and activations of the largest magnitudes). matmul and
 // matmul_shared_input on a kAvx2 lane run the variant this CPU has (under
 // `qemu-x86_64 -cpu Haswell`: the plain one). The AVX2 activation quantizers write the
 // reference's bytes.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "core/fp16.h"
 #include "cpu/cpu_lane.h"
 #include "cpu/matmul.h"
 #include "cpu/packed.h"
@@ -27,8 +29,8 @@ namespace {
 
 using cpu::Isa;
 
-constexpr DType kTypes[] = {DType::kQ4_0, DType::kQ5_0, DType::kQ8_0, DType::kQ2_K,
-                            DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+constexpr DType kTypes[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
+                            DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 std::vector<int64_t> cols_for(DType t) {
   if (!cpu::packed_act32(t)) return {256, 768};  // the K types
@@ -61,10 +63,13 @@ std::vector<float> run_kernel(cpu::PackedGemmFn k, const cpu::PackedMatrix& p, c
   for (int64_t tok = 0; tok < n_tokens; ++tok) {
     if (act32) {  // token tok's block b at [(tok / 8 * nb + b) * 8 + tok % 8]
       const int64_t nb = p.cols / 32;
-      auto* blocks = reinterpret_cast<cpu::ActBlock32*>(xq.data());
-      cpu::quantize_act32_avx2(x + tok * p.cols,
-                               blocks + tok / cpu::kActChunk * nb * cpu::kActChunk + tok % cpu::kActChunk, nb,
-                               cpu::kActChunk);
+      const int64_t first = tok / cpu::kActChunk * nb * cpu::kActChunk + tok % cpu::kActChunk;
+      if (cpu::packed_act(t) == cpu::PackedAct::kQ8_1)
+        cpu::quantize_act32_q8_1_avx2(x + tok * p.cols, reinterpret_cast<cpu::ActBlockQ8_1*>(xq.data()) + first, nb,
+                                      cpu::kActChunk);
+      else
+        cpu::quantize_act32_avx2(x + tok * p.cols, reinterpret_cast<cpu::ActBlock32*>(xq.data()) + first, nb,
+                                 cpu::kActChunk);
     } else {
       cpu::quantize_q8_k_avx2(x + tok * p.cols, reinterpret_cast<BlockQ8_K*>(xq.data() + tok * xrow),
                               p.cols / kQK_K);
@@ -131,7 +136,7 @@ void check_forced_variant(bool vnni) {
       }
     }
   }
-  EXPECT_EQ(tested, 2 * 10 * 6 * (3 * 3 + 5 * 2));
+  EXPECT_EQ(tested, 2 * 10 * 6 * (5 * 3 + 5 * 2));
 }
 
 TEST(PackedAvx2, PlainMatchesReferenceBitForBit) {
@@ -144,8 +149,8 @@ TEST(PackedAvx2, AvxVnniMatchesReferenceBitForBit) {
   check_forced_variant(true);
 }
 
-// Weights of the largest magnitudes the plain kernels' int16 sums see (Q4_0/Q4_K
-// nibbles 15, Q5_0/Q5_K values 31 (Q5_0 also 0, i.e. -16), Q8_0 -128 and 127, Q6_K
+// Weights of the largest magnitudes the plain kernels' int16 sums see (Q4_0/Q4_1/Q4_K
+// nibbles 15, Q5_0/Q5_1/Q5_K values 31 (Q5_0/Q5_1 also 0, i.e. -16 for Q5_0), Q8_0 -128 and 127, Q6_K
 // values 63 with scales -128 and 127, Q4_K/Q5_K scales and mins 63, Q2_K values 3 with
 // scales and mins 15, Q3_K values 3 (low bits 3, third bit set) with scales -32 and 31)
 // against activations that quantize to +-127 everywhere: token 0 all +, token 1 all -,
@@ -167,6 +172,12 @@ TEST(PackedAvx2, Int16LimitsMatchReference) {
       const bool odd = r % 2 == 1;
       for (int64_t b = 0; b < kCols / 32; ++b) {
         if (type == DType::kQ4_0) std::memset(reinterpret_cast<BlockQ4_0*>(row)[b].qs, 0xff, 16);
+        if (type == DType::kQ4_1) std::memset(reinterpret_cast<BlockQ4_1*>(row)[b].qs, 0xff, 16);
+        if (type == DType::kQ5_1) {  // every value 31 (no offset: 0 is the smallest magnitude)
+          auto& blk = reinterpret_cast<BlockQ5_1*>(row)[b];
+          std::memset(blk.qs, 0xff, sizeof(blk.qs));
+          std::memset(blk.qh, 0xff, sizeof(blk.qh));
+        }
         if (type == DType::kQ8_0) std::memset(reinterpret_cast<BlockQ8_0*>(row)[b].qs, odd ? 0x7f : 0x80, 32);
         if (type == DType::kQ5_0) {
           auto& blk = reinterpret_cast<BlockQ5_0*>(row)[b];
@@ -234,7 +245,7 @@ TEST(PackedAvx2, AvailableWithAvx2) {
     no_fma.fma = false;
     EXPECT_FALSE(cpu::packable(t, Isa::kAvx2, no_fma));
   }
-  for (DType t : {DType::kQ4_1, DType::kQ5_1, DType::kQ8_K, DType::kF16}) {
+  for (DType t : {DType::kQ8_1, DType::kQ8_K, DType::kF16}) {
     EXPECT_FALSE(cpu::packable(t, Isa::kAvx2, f)) << testing::type_name(t);
     EXPECT_EQ(cpu::select_packed_gemm_avx2(t, true), nullptr);
   }
@@ -279,9 +290,10 @@ TEST(PackedAvx2, MatmulMatchesReferenceBitForBit) {
 }
 
 // matmul_shared_input on kAvx2 and kAvx512 lanes: three matrices sharing one
-// activation format (Q4_0, Q5_0 and Q8_0 share ActBlock32, the K types share Q8_K rows)
-// in one pass, also past 64 tokens (blocks of tokens over tiles of groups), and a set
-// with an unpacked matrix (one by one).
+// activation format (Q4_0, Q5_0 and Q8_0 share ActBlock32, Q4_1 and Q5_1 ActBlockQ8_1,
+// the K types Q8_K rows) in one pass, also past 64 tokens (blocks of tokens over tiles
+// of groups), a set with an unpacked matrix (one by one), and sets mixing ActBlock32
+// and ActBlockQ8_1 types (the same block size and chunks, but not one conversion).
 TEST(PackedAvx2, SharedInputMatchesReferenceOnEveryLane) {
   if (!have_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
   const cpu::ThreadArena arena(2);
@@ -292,7 +304,10 @@ TEST(PackedAvx2, SharedInputMatchesReferenceOnEveryLane) {
     const DType sets[][3] = {{DType::kQ4_0, DType::kQ8_0, DType::kQ4_0},
                              {DType::kQ4_K, DType::kQ6_K, DType::kQ6_K},
                              {DType::kQ5_0, DType::kQ4_0, DType::kQ5_0},
-                             {DType::kQ2_K, DType::kQ3_K, DType::kQ5_K}};
+                             {DType::kQ2_K, DType::kQ3_K, DType::kQ5_K},
+                             {DType::kQ4_1, DType::kQ5_1, DType::kQ4_1},
+                             {DType::kQ5_1, DType::kQ4_0, DType::kQ4_1},
+                             {DType::kQ8_0, DType::kQ4_1, DType::kQ6_K}};
     for (const auto& types : sets) {
       constexpr int64_t kCols = 4352;  // 136 blocks of 32, 17 of 256
       const int64_t rows[] = {130, 33, 33};
@@ -371,6 +386,56 @@ TEST(PackedAvx2, ActivationQuantizersMatchReference) {
       const cpu::ActBlock32& g = got[static_cast<size_t>(2 * b)];
       EXPECT_EQ(g.d, w.d);
       EXPECT_EQ(g.sum, w.sum);
+      for (int i = 0; i < 32; ++i) EXPECT_EQ(g.qs[i], w.qs[i]) << "element " << i;
+    }
+  }
+}
+
+// quantize_act32_q8_1_{avx2,avx512} give quantize_packed_act's ActBlockQ8_1 blocks
+// (quantize_row_ref's Q8_1 blocks, d and s widened), written every other slot: the
+// inputs above, plus blocks whose s = sum * d is an f16 subnormal, overflows f16 (all
+// elements large and of one sign), is exactly zero with nonzero elements, and lands on
+// a rounding boundary of f16 often (integers: d = amax / 127, sum * d).
+TEST(PackedAvx2, Q8_1ActivationQuantizersMatchReference) {
+  using Fn = void (*)(const float*, cpu::ActBlockQ8_1*, int64_t, int64_t);
+  const auto quantizers =
+      available<Fn>({{Isa::kAvx2, cpu::quantize_act32_q8_1_avx2}, {Isa::kAvx512, cpu::quantize_act32_q8_1_avx512}});
+  if (quantizers.empty()) GTEST_SKIP() << "no AVX2 on this CPU";
+  constexpr int64_t kBlocks = 72;
+  std::vector<float> x = testing::gaussian_row(32 * kBlocks, 11);
+  for (int64_t i = 0; i < 32 * kBlocks; ++i) x[static_cast<size_t>(i)] *= static_cast<float>(1 << (i / 256));
+  const auto block = [&](int b) { return x.data() + 32 * b; };
+  for (int i = 0; i < 32; ++i) block(1)[i] = 0.0f;
+  for (int i = 0; i < 32; ++i) block(2)[i] = (i == 0 ? 127.0f : static_cast<float>(i) + 0.5f) * (i % 2 ? -1 : 1);
+  for (int i = 0; i < 32; ++i) block(3)[i] = 1e-9f * static_cast<float>(i - 16);
+  for (int i = 0; i < 32; ++i) block(4)[i] = 30000.0f + static_cast<float>(i);  // s = 4064 * 236 > 65504
+  for (int i = 0; i < 32; ++i) block(5)[i] = (i % 2 ? -1.0f : 1.0f) * 3.0f;    // sum 0
+  for (int i = 0; i < 32; ++i) block(6)[i] = static_cast<float>(i);             // integers 0 .. 31
+  for (int i = 0; i < 32; ++i) block(7)[i] = 1e-7f * static_cast<float>(i);     // s below f16's normals
+  std::vector<cpu::ActBlockQ8_1> want(kBlocks);
+  cpu::quantize_packed_act(DType::kQ4_1, x.data(), want.data(), 32 * kBlocks);
+  EXPECT_TRUE(std::isinf(want[4].s)) << want[4].s;
+  EXPECT_EQ(want[5].s, 0.0f);
+  EXPECT_LT(want[7].s, 6.2e-5f);  // an f16 subnormal ...
+  EXPECT_GT(want[7].s, 0.0f);     // ... not flushed
+  std::vector<BlockQ8_1> ref(kBlocks);
+  cpu::quantize_row_ref(DType::kQ8_1, x.data(), ref.data(), 32 * kBlocks);
+  for (int64_t b = 0; b < kBlocks; ++b) {  // quantize_packed_act: the Q8_1 block, widened
+    const size_t i = static_cast<size_t>(b);
+    EXPECT_EQ(want[i].d, fp16_to_f32(ref[i].d)) << "block " << b;
+    EXPECT_EQ(want[i].s, fp16_to_f32(ref[i].s)) << "block " << b;
+    EXPECT_EQ(std::memcmp(want[i].qs, ref[i].qs, 32), 0) << "block " << b;
+  }
+  for (const auto& q : quantizers) {
+    SCOPED_TRACE(cpu::isa_name(q.isa));
+    std::vector<cpu::ActBlockQ8_1> got(2 * kBlocks);
+    q.fn(x.data(), got.data(), kBlocks, 2);  // every other slot
+    for (int64_t b = 0; b < kBlocks; ++b) {
+      SCOPED_TRACE("block " + std::to_string(b));
+      const cpu::ActBlockQ8_1& w = want[static_cast<size_t>(b)];
+      const cpu::ActBlockQ8_1& g = got[static_cast<size_t>(2 * b)];
+      EXPECT_EQ(g.d, w.d);
+      EXPECT_EQ(std::bit_cast<uint32_t>(g.s), std::bit_cast<uint32_t>(w.s)) << g.s << " vs " << w.s;
       for (int i = 0; i < 32; ++i) EXPECT_EQ(g.qs[i], w.qs[i]) << "element " << i;
     }
   }

@@ -1,7 +1,7 @@
 // Packed weights (cpu/packed.h): matmul with a packed matrix gives the reference's
 // results bit for bit, for every packable type, row counts around the 16-row group
-// (1, 15, 16, 17, 47, 130), several column counts, 1..9 and 17 tokens (the kernels take
-// up to 8 tokens per pass), 1 and 2 threads. Weights are random bytes (every nibble,
+// (1, 15, 16, 17, 47, 130), several column counts, 1..9, 17 and 70 tokens (the kernels
+// take up to 8 tokens per pass; matmul passes blocks of 64 tokens), 1 and 2 threads. Weights are random bytes (every nibble,
 // quant and sign pattern) with finite scales.
 #include <gtest/gtest.h>
 
@@ -20,7 +20,8 @@
 namespace tandem {
 namespace {
 
-constexpr DType kTypes[] = {DType::kQ4_0, DType::kQ5_0, DType::kQ8_0, DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+constexpr DType kTypes[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
+                            DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 std::vector<int64_t> cols_for(DType t) {
   if (traits(t).block_elems == 256) return {256, 768};
@@ -35,7 +36,7 @@ TEST(Packed, AvailableOnAvx512AndAvx2) {
     EXPECT_EQ(cpu::packable(t, cpu::Isa::kAvx2, f), cpu::isa_supported(cpu::Isa::kAvx2, f)) << dtype_name(t);
     EXPECT_FALSE(cpu::packable(t, cpu::Isa::kScalar, f));
   }
-  EXPECT_FALSE(cpu::packable(DType::kQ5_1, cpu::Isa::kAvx512, f));
+  EXPECT_FALSE(cpu::packable(DType::kQ8_1, cpu::Isa::kAvx512, f));
   EXPECT_FALSE(cpu::packable(DType::kF16, cpu::Isa::kAvx512, f));
 }
 
@@ -70,7 +71,7 @@ TEST(Packed, MatmulMatchesReferenceBitForBit) {
         for (int threads : {1, 2}) {
           const cpu::ThreadArena arena(threads);
           const cpu::CpuLane lane{cpu::Isa::kAvx512, &arena};
-          for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 17}) {
+          for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 70}) {
             SCOPED_TRACE(testing::type_name(type) + ": rows=" + std::to_string(rows) + " cols=" +
                          std::to_string(cols) + " tokens=" + std::to_string(n_tokens) +
                          " threads=" + std::to_string(threads));
@@ -122,7 +123,8 @@ TEST(Packed, PackMatricesEqualsPackMatrixEach) {
   using testing::raw_case;
   std::vector<GemvCase> cases;
   std::vector<cpu::PackRequest> reqs;
-  const int64_t rows[] = {17, 130, 1, 47, 16, 15, 33, 2};
+  const int64_t rows[] = {17, 130, 1, 47, 16, 15, 33, 2, 31, 5};
+  static_assert(std::size(rows) == std::size(kTypes));
   for (size_t i = 0; i < std::size(kTypes); ++i) {
     const int64_t cols = traits(kTypes[i]).block_elems == 256 ? 768 : 4128;
     cases.push_back(raw_case(kTypes[i], rows[i], cols, static_cast<uint32_t>(900 + i)));
@@ -146,7 +148,9 @@ TEST(Packed, PackMatricesEqualsPackMatrixEach) {
     const std::string what = std::string(dtype_name(reqs[i].type)) + " #" + std::to_string(i);
     EXPECT_EQ(reinterpret_cast<uintptr_t>(m.data) % 4096, 0u) << what;
     EXPECT_EQ(m.bytes(), cpu::packed_bytes(reqs[i].type, reqs[i].rows, reqs[i].cols)) << what;
-    if (i + 1 < all.size()) EXPECT_LE(m.data + m.bytes(), all[i + 1].data) << what;
+    if (i + 1 < all.size()) {
+      EXPECT_LE(m.data + m.bytes(), all[i + 1].data) << what;
+    }
     EXPECT_EQ(m.storage.get(), all[0].storage.get()) << what;
     auto one = cpu::pack_matrix(reqs[i].type, reqs[i].w, reqs[i].rows, reqs[i].cols);
     ASSERT_TRUE(one.is_ok()) << what;
