@@ -104,7 +104,7 @@ int cmd_bench(const BenchOptions& o) {
   }
   auto gpu = setup_gpu(GpuRequest{m.model, m.gpu, m.ctx, m.kv_type, cfg->n_seq}, /*force_plan=*/false, stderr);
   if (!gpu) return fail(gpu.error());
-  auto rt = open_runtime(m.model, *cfg, gpu->device());
+  auto rt = open_runtime_on(*gpu, m.model, *cfg);
   if (!rt) return fail(rt.error());
   Context& ctx = *rt->context;
   const Model& model = *rt->model;

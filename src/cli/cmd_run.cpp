@@ -19,7 +19,7 @@ int cmd_run(const RunOptions& o) {
   if (!cfg) return fail(cfg.error());
   auto gpu = setup_gpu(GpuRequest{o.m.model, o.m.gpu, o.m.ctx, o.m.kv_type}, /*force_plan=*/false, stderr);
   if (!gpu) return fail(gpu.error());
-  auto rt = open_runtime(o.m.model, *cfg, gpu->device());
+  auto rt = open_runtime_on(*gpu, o.m.model, *cfg);
   if (!rt) return fail(rt.error());
   const Tokenizer& tok = *rt->tokenizer;
   auto prompt = tok.encode(o.prompt, tok.add_bos_default(), o.special);

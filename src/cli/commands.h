@@ -14,6 +14,8 @@ struct GpuOptions {
   std::optional<std::string> gpu_mem;     // --gpu-mem SIZE ("16G", "512M"): the GPU memory budget
   std::optional<std::string> gpu_layers;  // --gpu-layers N|auto
   bool emulate = false;                   // --gpu-emulate or TANDEM_GPU_EMULATE=1: an emulated GPU runs the plan
+  std::string emulate_refusal;            // TANDEM_GPU_EMULATE_REFUSE=WHY: the emulated GPU refuses every model
+                                          // (kUnsupported, WHY), to test the CPU fallback
 };
 
 struct ModelOptions {

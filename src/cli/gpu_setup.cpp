@@ -36,7 +36,7 @@ std::string placed(const MemoryPlan& p) {
 }  // namespace
 
 RuntimeDevice GpuSetup::device() const {
-  if (!plan || plan->items.empty()) return {};
+  if (!plan || plan->items.empty() || !refused.empty()) return {};
   if (emulated) return RuntimeDevice{emulated.get(), &*plan};
   if (backend) return RuntimeDevice{&backend->backend(), &*plan};
   return {};
@@ -57,9 +57,10 @@ Result<GpuSetup> setup_gpu(const GpuRequest& r, bool force_plan, std::FILE* plan
   if (!kv) return Error(Code::kInvalidArgument) << "unknown KV type '" << r.kv_type << "'";
 
   GpuSetup s;
+  s.layers_required = layers && *layers > 0;
   std::string no_gpu;
   if (r.gpu.emulate) {
-    s.emulated = std::make_unique<EmulatedGpuBackend>();
+    s.emulated = std::make_unique<EmulatedGpuBackend>(r.gpu.emulate_refusal);
   } else {
     gpu::LoaderOptions lo;
     lo.library_paths = gpu::default_library_paths(gpu::program_dir());
@@ -107,6 +108,18 @@ Result<GpuSetup> setup_gpu(const GpuRequest& r, bool force_plan, std::FILE* plan
   }
   std::fflush(plan_out);
   return s;
+}
+
+Result<Runtime> open_runtime_on(GpuSetup& s, const std::string& model, const ContextConfig& cfg) {
+  RuntimeDevice d = s.device();
+  d.cpu_fallback = !s.layers_required;
+  TANDEM_ASSIGN_OR_RETURN(Runtime rt, open_runtime(model, cfg, d));
+  if (!rt.device_refusal.empty()) {
+    s.refused = rt.device_refusal;
+    std::fprintf(stderr, "tandem: %s cannot run this model (%s); running on the CPU\n",
+                 s.emulated ? "the emulated GPU" : "the CUDA backend", s.refused.c_str());
+  }
+  return rt;
 }
 
 }  // namespace tandem::cli

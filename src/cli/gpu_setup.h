@@ -5,6 +5,10 @@
 // --gpu-emulate (or TANDEM_GPU_EMULATE=1) skips the CUDA library altogether and runs the
 // plan on an emulated GPU (engine/emulated_gpu.h); without --gpu-mem the emulated GPU
 // has no budget (a full offload).
+//
+// A GPU that cannot run the model (its backend refuses it as unsupported: a weight type
+// or KV layout its kernels cannot take) leaves the whole model to the CPU, said once on
+// stderr, unless --gpu-layers asked for layers there (open_runtime_on).
 #pragma once
 
 #include <cstdio>
@@ -24,9 +28,12 @@ struct GpuSetup {
   std::optional<gpu::LoadedBackend> backend;  // a CUDA device; none: CPU only
   std::unique_ptr<gpu::GpuBackend> emulated;  // --gpu-emulate
   std::optional<MemoryPlan> plan;             // made when asked for or when there is a GPU
+  bool layers_required = false;  // --gpu-layers N with N > 0: a GPU that refuses the model is an error
+  std::string refused;           // why the GPU refused the model (open_runtime_on ran it on the CPU)
 
   // The backend that runs the plan's device part (the emulated GPU, else the CUDA
-  // device), with the plan; empty (CPU only) when nothing is placed or there is no GPU.
+  // device), with the plan; empty (CPU only) when nothing is placed, there is no GPU or
+  // the GPU refused the model.
   RuntimeDevice device() const;
   // Layers placed on the device by the plan (0: CPU only), for reports.
   int32_t device_layers() const;
@@ -43,5 +50,12 @@ struct GpuRequest {
 // `force_plan`: plan even with no GPU and no GPU flag (inspect --plan). The plan goes
 // to `plan_out`; the "no CUDA device (...); running on the CPU" line to stderr.
 Result<GpuSetup> setup_gpu(const GpuRequest& r, bool force_plan, std::FILE* plan_out);
+
+// open_runtime on s.device(). When the GPU refuses the model as unsupported: without
+// --gpu-layers N > 0 the whole model runs on the CPU, s.refused says why and stderr gets
+// "tandem: the CUDA backend cannot run this model (<why>); running on the CPU"; with it,
+// the refusal is the error. Other failures (out of memory, a bad plan, a CUDA error) are
+// errors either way.
+Result<Runtime> open_runtime_on(GpuSetup& s, const std::string& model, const ContextConfig& cfg);
 
 }  // namespace tandem::cli

@@ -144,6 +144,8 @@ int main(int argc, char** argv) {
   // The environment is read here, once, like the flags.
   if (const char* e = std::getenv("TANDEM_GPU_EMULATE"); e != nullptr && std::string(e) == "1")
     for (GpuOptions* g : {&run.m.gpu, &chat.m.gpu, &bench.m.gpu}) g->emulate = true;
+  if (const char* e = std::getenv("TANDEM_GPU_EMULATE_REFUSE"); e != nullptr)
+    for (GpuOptions* g : {&run.m.gpu, &chat.m.gpu, &bench.m.gpu}) g->emulate_refusal = e;
 
   try {
     if (c_run->parsed()) return cmd_run(run);

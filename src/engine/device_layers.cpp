@@ -96,10 +96,11 @@ Status place_buffer(gpu::ExecutorDesc& d, const PlanItem& item, const PlanPart& 
     }
     case PlanKind::kActivations: {
       const std::pair<std::string_view, gpu::DeviceSlot*> slots[] = {
-          {"x", &a.x},         {"x_norm", &a.x_norm},     {"q", &a.q},         {"k", &a.k},
-          {"v", &a.v},         {"attn_out", &a.attn_out}, {"ffn_gate", &a.ffn_gate}, {"ffn_up", &a.ffn_up},
-          {"proj_out", &a.proj_out}, {"positions", &a.positions}, {"block_tables", &a.block_tables},
-          {"segments", &a.segments}, {"logits", &a.logits}};
+          {"positions", &a.positions}, {"table_start", &a.table_start}, {"n_ctx", &a.n_ctx},
+          {"segments", &a.segments},   {"block_tables", &a.block_tables}, {"x", &a.x},
+          {"x_norm", &a.x_norm},       {"q", &a.q},                     {"k", &a.k},
+          {"v", &a.v},                 {"attn_out", &a.attn_out},       {"ffn_gate", &a.ffn_gate},
+          {"ffn_up", &a.ffn_up},       {"proj_out", &a.proj_out},       {"logits", &a.logits}};
       for (const auto& [name, s] : slots)
         if (name == word) dst = s;
       break;
@@ -108,6 +109,7 @@ Status place_buffer(gpu::ExecutorDesc& d, const PlanItem& item, const PlanPart& 
       dst = word == "weights" ? &d.workspace_weights : word == "input" ? &d.workspace_input : nullptr;
       break;
     case PlanKind::kCublas: dst = &d.cublas_workspace; break;
+    case PlanKind::kAttentionScratch: dst = &d.attention_scratch; break;
     case PlanKind::kGraphs: dst = &d.graph_reserve; break;
     case PlanKind::kWeights: break;
   }

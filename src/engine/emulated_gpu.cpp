@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "core/check.h"
@@ -239,7 +240,7 @@ Status EmulatedExecutor::run(const gpu::ExecBatch& b) {
 
 }  // namespace
 
-EmulatedGpuBackend::EmulatedGpuBackend() {
+EmulatedGpuBackend::EmulatedGpuBackend(std::string refusal) : refusal_(std::move(refusal)) {
   info_.ordinal = 0;
   info_.name = "emulated GPU (host memory, reference kernels)";
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
@@ -252,6 +253,7 @@ Result<std::unique_ptr<gpu::Allocator>> EmulatedGpuBackend::make_allocator(uint6
 
 Result<std::unique_ptr<gpu::GpuExecutor>> EmulatedGpuBackend::create_executor(const gpu::ExecutorDesc& desc,
                                                                               gpu::Allocator& alloc) {
+  if (!refusal_.empty()) return Error(Code::kUnsupported) << refusal_;
   if (dynamic_cast<gpu::HostMemoryAllocator*>(&alloc) == nullptr)
     return Error(Code::kInvalidArgument) << "the emulated GPU needs host memory: " << alloc.name()
                                          << " is not a gpu::HostMemoryAllocator (make_allocator gives one)";

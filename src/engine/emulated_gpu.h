@@ -8,11 +8,15 @@
 // as a real GPU's would.
 //
 // Selected by `--gpu-emulate` or TANDEM_GPU_EMULATE=1 (src/cli reads them). Slow: the
-// reference kernels are for checking, not for speed.
+// reference kernels are for checking, not for speed. Made with a refusal (the CLI's
+// TANDEM_GPU_EMULATE_REFUSE=WHY), it refuses every model as a CUDA backend refuses one
+// its kernels cannot take (kUnsupported, before allocating anything), so the CPU
+// fallback can be tested without a GPU.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "core/status.h"
 #include "gpu/backend.h"
@@ -21,7 +25,8 @@ namespace tandem {
 
 class EmulatedGpuBackend final : public gpu::GpuBackend {
  public:
-  EmulatedGpuBackend();
+  // `refusal` non-empty: create_executor refuses every model, kUnsupported with that text.
+  explicit EmulatedGpuBackend(std::string refusal = {});
 
   // "emulated GPU (host memory, reference kernels)"; memory: the host's physical memory.
   const gpu::DeviceInfo& device() const override { return info_; }
@@ -29,12 +34,13 @@ class EmulatedGpuBackend final : public gpu::GpuBackend {
   // A gpu::HostMemoryAllocator with this budget.
   Result<std::unique_ptr<gpu::Allocator>> make_allocator(uint64_t budget) override;
   // Allocates desc.allocations through `alloc`, copies the weights in, and runs layers
-  // and head with the reference ops (see above).
+  // and head with the reference ops (see above); or refuses (see the constructor).
   Result<std::unique_ptr<gpu::GpuExecutor>> create_executor(const gpu::ExecutorDesc& desc,
                                                             gpu::Allocator& alloc) override;
 
  private:
   gpu::DeviceInfo info_;
+  std::string refusal_;
 };
 
 }  // namespace tandem

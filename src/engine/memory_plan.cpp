@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "gpu/attention_scratch.h"
 #include "gpu/byte_size.h"
 #include "gpu/reserves.h"
 
@@ -36,14 +37,27 @@ uint64_t elements_of(const PlanTensor& t) {
   return t.bytes / static_cast<uint64_t>(tr.block_bytes) * static_cast<uint64_t>(tr.block_elems);
 }
 
-// Buffers of one GPU forward over `b` tokens, f32 (positions i32); `logit_rows` of them
+uint64_t blocks_per_seq(const MemoryPlanConfig& c) {
+  return (static_cast<uint64_t>(c.n_ctx) + static_cast<uint64_t>(c.block_tokens) - 1) /
+         static_cast<uint64_t>(c.block_tokens);
+}
+
+// Buffers of one GPU forward over `b` tokens, f32 (indices i32); `logit_rows` of them
 // need logits. A batch runs each sequence at most once: the block tables and segments
-// (first row, tokens, first position: i32) of up to n_seq sequences go with it.
+// (first row, tokens, first position) of up to n_seq sequences go with it. The chunk's
+// inputs come first, in the order gpu/executor.h's ActivationSlots states, x last: the
+// CUDA executor copies them in with one copy (gpu/cuda/chunk_inputs.h).
 PlanItem activations_item(const ModelConfig& mc, const MemoryPlanConfig& c, int32_t b, int32_t logit_rows) {
   ItemBuilder it("activations (batch " + std::to_string(b) + ")", PlanKind::kActivations, -1);
   const auto f32 = [&](const char* name, int64_t width) {
     it.add(name, static_cast<uint64_t>(b) * static_cast<uint64_t>(width) * 4, DType::kF32);
   };
+  it.add("positions [batch]", static_cast<uint64_t>(b) * 4, DType::kI32);
+  it.add("table_start [batch]", static_cast<uint64_t>(b) * 4, DType::kI32);
+  it.add("n_ctx [batch]", static_cast<uint64_t>(b) * 4, DType::kI32);
+  it.add("segments [n_seq, 3]", static_cast<uint64_t>(c.n_seq) * 3 * 4, DType::kI32);
+  it.add("block_tables [n_seq, blocks per sequence]", static_cast<uint64_t>(c.n_seq) * blocks_per_seq(c) * 4,
+         DType::kI32);
   f32("x [batch, n_embd]", mc.n_embd);
   f32("x_norm [batch, n_embd]", mc.n_embd);
   f32("q [batch, q_dim]", mc.q_dim());
@@ -53,13 +67,22 @@ PlanItem activations_item(const ModelConfig& mc, const MemoryPlanConfig& c, int3
   f32("ffn_gate [batch, n_ff]", mc.n_ff);
   f32("ffn_up [batch, n_ff]", mc.n_ff);
   f32("proj_out [batch, n_embd]", mc.n_embd);
-  it.add("positions [batch]", static_cast<uint64_t>(b) * 4, DType::kI32);
-  const uint64_t blocks_per_seq = (static_cast<uint64_t>(c.n_ctx) + static_cast<uint64_t>(c.block_tokens) - 1) /
-                                  static_cast<uint64_t>(c.block_tokens);
-  it.add("block_tables [n_seq, blocks per sequence]", static_cast<uint64_t>(c.n_seq) * blocks_per_seq * 4, DType::kI32);
-  it.add("segments [n_seq, 3]", static_cast<uint64_t>(c.n_seq) * 3 * 4, DType::kI32);
   it.add("logits [" + std::to_string(logit_rows) + ", n_vocab]",
          static_cast<uint64_t>(logit_rows) * static_cast<uint64_t>(mc.n_vocab) * 4, DType::kF32);
+  return it.take();
+}
+
+// The split-K partial states of decode attention, for launches of up to max_batch
+// tokens over up to the context limit (gpu/attention_scratch.h); none when no launch splits.
+PlanItem attention_item(const ModelConfig& mc, const MemoryPlanConfig& c) {
+  ItemBuilder it("attention scratch", PlanKind::kAttentionScratch, -1);
+  gpu::AttnScratchShape s;
+  s.n_heads = mc.n_head;
+  s.n_kv_heads = mc.n_head_kv;
+  s.head_dim = mc.head_dim;
+  s.max_batch = c.max_batch;
+  s.max_ctx = static_cast<int32_t>(blocks_per_seq(c) * static_cast<uint64_t>(c.block_tokens));
+  it.add("split-K partials [tokens, n_head, splits, 2 + head_dim]", gpu::attention_scratch_bytes(s), DType::kF32);
   return it.take();
 }
 
@@ -86,7 +109,7 @@ struct Candidates {
   PlanItem globals;                  // rope_freqs, when present (needed by every GPU layer)
   std::vector<PlanItem> weights;     // [n_layer]
   std::vector<PlanItem> kv;          // [n_layer]
-  std::vector<PlanItem> fixed;       // activations, workspace, cuBLAS, graphs (non-empty ones)
+  std::vector<PlanItem> fixed;       // activations, workspace, cuBLAS, attention, graphs (non-empty ones)
   uint64_t fixed_bytes = 0;
   uint64_t all_weight_bytes = 0;     // every tensor of the model
   uint64_t token_embd_bytes = 0;
@@ -140,6 +163,7 @@ Result<Candidates> candidates(const PlanModel& m, const MemoryPlanConfig& c) {
   const int32_t logit_rows = c.all_logits ? c.max_batch : std::min(c.max_batch, c.n_seq);
   for (PlanItem it : {activations_item(mc, c, c.max_batch, logit_rows), workspace_item(mc, c.max_batch, largest),
                       fixed_item("cuBLAS workspace", PlanKind::kCublas, gpu::kCublasWorkspaceBytes),
+                      attention_item(mc, c),
                       fixed_item("CUDA graph reserve", PlanKind::kGraphs, gpu::kCudaGraphReserveBytes)}) {
     if (it.bytes == 0) continue;
     k.fixed_bytes += it.bytes;
@@ -220,6 +244,7 @@ const char* plan_kind_name(PlanKind k) {
     case PlanKind::kActivations: return "activations";
     case PlanKind::kWorkspace: return "dequant workspace";
     case PlanKind::kCublas: return "cuBLAS workspace";
+    case PlanKind::kAttentionScratch: return "attention scratch";
     case PlanKind::kGraphs: return "CUDA graph reserve";
   }
   return "?";

@@ -17,8 +17,11 @@
 //  - Each GPU layer's KV cache is on the GPU (the GPU_ONLY strategy); the host tiers
 //    come with the scheduler.
 //  - Fixed parts, whenever anything is on the GPU: activations and the dequantization
-//    workspace for the largest batch (max_batch), the cuBLAS workspace, and a CUDA
-//    graph reserve (gpu/reserves.h).
+//    workspace for the largest batch (max_batch), the cuBLAS workspace, the attention
+//    scratch (split-K decode partials for max_batch tokens over the context limit,
+//    gpu/attention_scratch.h), and a CUDA graph reserve (gpu/reserves.h: device memory
+//    the driver takes for instantiated graphs; the CUDA executor allocates it with the
+//    rest, then hands it back to the driver for its graphs).
 #pragma once
 
 #include <cstdint>
@@ -71,7 +74,7 @@ struct MemoryPlanConfig {
   bool all_logits = false;            // logits for every token of a batch (perplexity)
 };
 
-enum class PlanKind { kWeights, kKvCache, kActivations, kWorkspace, kCublas, kGraphs };
+enum class PlanKind { kWeights, kKvCache, kActivations, kWorkspace, kCublas, kAttentionScratch, kGraphs };
 const char* plan_kind_name(PlanKind k);  // "weights", "KV cache", ...
 
 // A named piece of an allocation: a tensor, a K or V pool, an activation buffer.

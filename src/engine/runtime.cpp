@@ -11,22 +11,43 @@ Result<std::unique_ptr<Tokenizer>> load_tokenizer(const gguf::File& f) {
   return std::make_unique<Tokenizer>(std::move(t));
 }
 
-Result<Runtime> open_runtime(const std::string& model_path, const ContextConfig& cfg, const RuntimeDevice& device) {
-  const bool on_device = device.backend != nullptr && device.plan != nullptr && !device.plan->items.empty();
+namespace {
+
+ModelLoadOptions load_options(const RuntimeDevice& device, bool on_device) {
   ModelLoadOptions lo;
   if (on_device) {
     lo.cpu_layers = device.plan->first_gpu_layer();
     lo.cpu_head = !device.plan->output_on_gpu;
   }
+  return lo;
+}
+
+}  // namespace
+
+Result<Runtime> open_runtime(const std::string& model_path, const ContextConfig& cfg, const RuntimeDevice& device) {
+  const bool on_device = device.backend != nullptr && device.plan != nullptr && !device.plan->items.empty();
   Runtime rt;
-  TANDEM_ASSIGN_OR_RETURN(rt.model, Model::load(model_path, lo));
+  TANDEM_ASSIGN_OR_RETURN(rt.model, Model::load(model_path, load_options(device, on_device)));
   TANDEM_ASSIGN_OR_RETURN(rt.tokenizer, load_tokenizer(rt.model->file()));
   if (rt.tokenizer->n_vocab() != rt.model->config().n_vocab)
     return Error(Code::kBadGguf) << model_path << ": the tokenizer has " << rt.tokenizer->n_vocab()
                                  << " tokens but token_embd.weight has " << rt.model->config().n_vocab << " rows";
   DeviceLayers layers;
   if (on_device) {
-    TANDEM_ASSIGN_OR_RETURN(layers, place_on_device(*device.backend, *device.plan, *rt.model));
+    auto placed = place_on_device(*device.backend, *device.plan, *rt.model);
+    if (placed) {
+      layers = std::move(*placed);
+    } else if (placed.error().code() != Code::kUnsupported) {
+      return placed.error();
+    } else if (!device.cpu_fallback) {
+      return Error(Code::kUnsupported) << device.backend->device().name << " cannot run this model: "
+                                       << placed.error().message();
+    } else {
+      // The device's layers were left unpacked: load again with every layer for the CPU.
+      rt.device_refusal = placed.error().message();
+      rt.model.reset();
+      TANDEM_ASSIGN_OR_RETURN(rt.model, Model::load(model_path, ModelLoadOptions{}));
+    }
   }
   TANDEM_ASSIGN_OR_RETURN(rt.context, Context::create(*rt.model, cfg, std::move(layers)));
   return rt;

@@ -17,6 +17,9 @@ struct Runtime {
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<Context> context;
+  // Why the device refused the model (its kUnsupported message) when open_runtime fell
+  // back to the CPU (RuntimeDevice::cpu_fallback); empty otherwise.
+  std::string device_refusal;
 };
 
 // Where layers run besides the CPU: the plan (made for this model file and for `cfg`'s
@@ -25,12 +28,20 @@ struct Runtime {
 struct RuntimeDevice {
   gpu::GpuBackend* backend = nullptr;
   const MemoryPlan* plan = nullptr;
+  // When the backend refuses the model as unsupported (kUnsupported from placing it: a
+  // weight type or KV layout its kernels cannot take): true: every layer runs on the
+  // CPU instead and Runtime::device_refusal says why; false: the refusal is the error.
+  // Other failures (out of memory, a bad plan, a device error) are errors either way.
+  bool cpu_fallback = false;
 };
 
 Result<std::unique_ptr<Tokenizer>> load_tokenizer(const gguf::File& f);
 // With `device` (and a plan that places something): the model's CPU part is packed for
 // the CPU kernels, the plan allocated and the device's weights uploaded
-// (place_on_device), and the context runs those layers there.
+// (place_on_device), and the context runs those layers there. A refusal of the model
+// (see RuntimeDevice::cpu_fallback) is kUnsupported "<device name> cannot run this
+// model: <why>", or with the fallback a CPU-only runtime (the model loaded again, all of
+// it packed for the CPU).
 Result<Runtime> open_runtime(const std::string& model_path, const ContextConfig& cfg,
                              const RuntimeDevice& device = {});
 

@@ -22,7 +22,7 @@
 
 namespace tandem::gpu {
 
-inline constexpr uint32_t kGpuBackendAbi = 2;  // 2: create_executor
+inline constexpr uint32_t kGpuBackendAbi = 3;  // 2: create_executor; 3: chunk-input and attention-scratch slots, graphs, stats()
 
 class GpuBackend {
  public:

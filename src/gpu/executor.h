@@ -22,10 +22,12 @@
 // block_tokens, head_dim] of the KV type per layer. The engine owns the block tables
 // (one BlockPool for all layers); the device only stores rows.
 //
-// For a CUDA implementation: everything a step needs is in ExecBatch, so a step can be
-// recorded as a CUDA graph per batch shape later; copies (x in, results out, block
-// copies) are stream-ordered on one stream; run() returns when the results are in host
-// memory. No CUDA types appear here: this crosses the dlopen boundary (gpu/backend.h).
+// For a CUDA implementation: everything a step needs is in ExecBatch and the chunk's
+// inputs go to fixed device slots, so the CUDA executor replays decode steps as CUDA
+// graphs per batch shape (cuda_executor.h; ExecutorDesc::graphs); copies (inputs in,
+// results out, block copies) are stream-ordered on one stream; run() returns when the
+// results are in host memory. No CUDA types appear here: this crosses the dlopen
+// boundary (gpu/backend.h).
 #pragma once
 
 #include <cstdint>
@@ -106,22 +108,27 @@ struct KvDesc {
 };
 
 // Buffers of one forward over up to max_batch tokens of up to max_seqs sequences: f32,
-// row-major [max_batch, width]; positions i32 [max_batch]; logits [logit_rows, n_vocab];
-// the batch's block tables i32 [max_seqs, blocks_per_seq] and segments i32 [max_seqs, 3]
-// (first row, tokens, first position), copied in with x for the attention kernels.
+// row-major [max_batch, width]; logits [logit_rows, n_vocab]. The chunk's inputs, copied
+// in with x for the attention kernels: positions, table_start and n_ctx i32 [max_batch]
+// (each token's position, the offset of its block table in block_tables, and the keys
+// it attends to), segments i32 [max_seqs, 3] (first row, tokens, first position) and
+// the block tables i32 [max_seqs, blocks_per_seq]. The memory plan lays these five and
+// x out in that order, each at the previous one's offset + align_up(bytes), so that the
+// CUDA executor moves them with one copy (gpu/cuda/chunk_inputs.h).
 struct ActivationSlots {
   int32_t max_batch = 0;
   int32_t logit_rows = 0;
   int32_t max_seqs = 0;
   int32_t blocks_per_seq = 0;
+  DeviceSlot positions;
+  DeviceSlot table_start, n_ctx;
+  DeviceSlot segments;
+  DeviceSlot block_tables;
   DeviceSlot x, x_norm;           // [., n_embd]
   DeviceSlot q, k, v;             // [., q_dim], [., kv_dim], [., kv_dim]
   DeviceSlot attn_out;            // [., q_dim]
   DeviceSlot ffn_gate, ffn_up;    // [., n_ff]
   DeviceSlot proj_out;            // [., n_embd]
-  DeviceSlot positions;
-  DeviceSlot block_tables;
-  DeviceSlot segments;
   DeviceSlot logits;
 };
 
@@ -138,8 +145,12 @@ struct ExecutorDesc {
   WeightUpload output;                      // [n_vocab, n_embd] (token_embd when tied)
   KvDesc kv;
   ActivationSlots act;
-  // For the CUDA executor (large-batch dequantization, cuBLAS, graphs); may be absent.
-  DeviceSlot workspace_weights, workspace_input, cublas_workspace, graph_reserve;
+  // For the CUDA executor (large-batch dequantization, cuBLAS, split-K decode attention
+  // (gpu/attention_scratch.h), CUDA graphs' own memory); may be absent.
+  DeviceSlot workspace_weights, workspace_input, cublas_workspace, attention_scratch, graph_reserve;
+  // CUDA: replay decode steps as CUDA graphs (cuda_executor.h). TANDEM_CUDA_GRAPHS=0 in
+  // the environment turns them off for every executor of the process.
+  bool graphs = true;
 };
 
 // kInvalidArgument naming the first problem: a slot outside its allocation or of the
@@ -181,6 +192,23 @@ struct ExecBatch {
   float* out = nullptr;                    // host
 };
 
+// What an executor did with its chunks (the CUDA executor's graphs; cuda_executor.h).
+struct ExecutorStats {
+  bool graphs_on = false;        // CUDA graphs enabled (desc.graphs, the environment, the plan)
+  int64_t direct_chunks = 0;     // chunks whose layers were launched one by one
+  int64_t graph_captures = 0;    // graphs captured and instantiated
+  int64_t graph_replays = 0;     // chunks whose layers ran as a graph (the capturing run included)
+  int64_t graph_refusals = 0;    // decode shapes left to direct launches: the graph reserve was full
+  int64_t graph_failures = 0;    // captures or instantiations that failed (stderr names the first): direct
+  int32_t graphs_cached = 0;
+  uint64_t graph_bytes = 0;      // device memory of the cached graphs, as estimated (gpu/reserves.h)
+  uint64_t graph_measured_bytes = 0;  // the device's free memory drop over instantiations (diagnostic)
+  // Bytes of the plan allocated and handed straight back to the driver (the CUDA graph
+  // reserve, for the graphs' own memory): the allocator holds the plan's total less these.
+  uint64_t returned_bytes = 0;
+  int32_t returned_allocations = 0;
+};
+
 class GpuExecutor {
  public:
   virtual ~GpuExecutor() = default;
@@ -196,6 +224,9 @@ class GpuExecutor {
   // Runs a batch; KV rows of its tokens are written into their sequences' blocks.
   // kInvalidArgument (nothing run) for a batch that does not fit this executor.
   virtual Status run(const ExecBatch& b) = 0;
+
+  // Counters since creation (tests, diagnostics); all zero where nothing is counted.
+  virtual ExecutorStats stats() const { return {}; }
 };
 
 // The checks every run() starts with: layers within [first_layer(), n_layer()], the

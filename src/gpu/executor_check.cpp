@@ -107,7 +107,9 @@ Status check_executor_desc(const ExecutorDesc& d) {
   TANDEM_TRY(f32(a.x_norm, "activation x_norm", b, m.n_embd));
   TANDEM_TRY(f32(a.positions, "activation positions", b, 1));
   if (!d.layers.empty()) {
-    TANDEM_TRY(f32(a.block_tables, "block tables", a.max_seqs, a.blocks_per_seq));  // i32, as wide as f32
+    TANDEM_TRY(f32(a.table_start, "table_start", b, 1));  // i32, as wide as f32
+    TANDEM_TRY(f32(a.n_ctx, "n_ctx", b, 1));
+    TANDEM_TRY(f32(a.block_tables, "block tables", a.max_seqs, a.blocks_per_seq));
     TANDEM_TRY(f32(a.segments, "segments", a.max_seqs, 3));
     TANDEM_TRY(f32(a.q, "activation q", b, m.q_dim()));
     TANDEM_TRY(f32(a.k, "activation k", b, m.kv_dim()));
@@ -120,7 +122,8 @@ Status check_executor_desc(const ExecutorDesc& d) {
   if (d.has_head) TANDEM_TRY(f32(a.logits, "logits", a.logit_rows, m.n_vocab));
   for (const auto& [s, what] : {std::pair{&d.workspace_weights, "dequant workspace (weights)"},
                                 {&d.workspace_input, "dequant workspace (input)"},
-                                {&d.cublas_workspace, "cuBLAS workspace"}, {&d.graph_reserve, "CUDA graph reserve"}})
+                                {&d.cublas_workspace, "cuBLAS workspace"}, {&d.attention_scratch, "attention scratch"},
+                                {&d.graph_reserve, "CUDA graph reserve"}})
     if (s->present()) TANDEM_TRY(check_slot(d, *s, what, s->bytes, true));
   return Status::ok();
 }

@@ -17,8 +17,6 @@
 // cover every path: prefill chunks, single tokens sharing one pass, long contexts that
 // split (twice as many threads as KV heads, >= 256 tokens), forks (copy-on-write of a shared
 // partial block), truncation, f32/f16/bf16/quantized weights, biases (qwen2).
-#include <algorithm>
-#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cmath>
@@ -33,35 +31,21 @@
 #include <gtest/gtest.h>
 
 #include "engine/benchmark.h"
+#include "engine/device_compare.h"
 #include "engine/runtime.h"
 #include "test_data.h"
 
 namespace tandem {
 namespace {
 
-// One entry of a step: run `tokens` on sequence `seq`.
-struct Job {
-  SeqId seq;
-  std::vector<int32_t> tokens;
-  bool all_logits;
-};
-
-// Something done to both contexts between steps.
-struct Edit {
-  enum Kind { kFork, kTruncate } kind;
-  SeqId a;      // fork: source; truncate: the sequence
-  int32_t b;    // fork: destination; truncate: tokens kept
-};
-
-struct Step {
-  std::vector<Edit> edits;  // before the step's decode
-  std::vector<Job> jobs;
-};
-
-void apply(Context& ctx, const Edit& e) {
-  if (e.kind == Edit::kFork) ctx.fork(e.a, e.b);
-  else ctx.truncate(e.a, e.b);
-}
+using testing::apply;
+using testing::CaseName;
+using testing::Edit;
+using testing::entries_of;
+using testing::Job;
+using testing::load_model;
+using testing::random_tokens;
+using testing::Step;
 
 // Index and size of the first difference of two float rows, or "" when bit-identical.
 std::string first_difference(std::span<const float> got, std::span<const float> want) {
@@ -90,9 +74,7 @@ void expect_batch_matches_alone(const Model& model, const ContextConfig& cc, con
       apply(**alone, e);
     }
     const std::vector<Job>& jobs = steps[si].jobs;
-    std::vector<DecodeEntry> entries;
-    for (const Job& j : jobs) entries.push_back({j.seq, j.tokens, j.all_logits});
-    auto out = (*batched)->decode_batch(entries);
+    auto out = (*batched)->decode_batch(entries_of(jobs));
     ASSERT_TRUE(out) << out.error().message();
     ASSERT_EQ(out->first_row.size(), jobs.size() + 1);
     EXPECT_EQ(out->n_vocab, static_cast<int32_t>(n_vocab));
@@ -117,13 +99,6 @@ void expect_batch_matches_alone(const Model& model, const ContextConfig& cc, con
   }
 }
 
-std::vector<int32_t> random_tokens(std::mt19937& rng, int32_t n_vocab, size_t n) {
-  std::uniform_int_distribution<int32_t> d(0, n_vocab - 1);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = d(rng);
-  return t;
-}
-
 // Mixed batches on 6 sequences, blocks of 4 tokens: prefill chunks with and without all
 // logits, one-token decodes, forks with a shared partial last block, truncation, an
 // empty sequence joining late, entries not in sequence order, then steps of six
@@ -146,18 +121,12 @@ std::vector<Step> mixed_steps(int32_t n_vocab) {
   return s;
 }
 
-std::unique_ptr<Model> load(const std::string& path) {
-  auto m = Model::load(path);
-  EXPECT_TRUE(m) << path << ": " << (m ? "" : m.error().message());
-  return m ? std::move(*m) : nullptr;
-}
-
 class DecodeBatch : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(DecodeBatch, MatchesEachSequenceAlone) {
   const std::string path = testing::test_data_path(GetParam());
   TANDEM_REQUIRE_DATA(path);
-  auto model = load(path);
+  auto model = load_model(path);
   ASSERT_NE(model, nullptr);
   for (DType kv : {DType::kF16, DType::kF32}) {
     SCOPED_TRACE(dtype_name(kv));
@@ -178,7 +147,7 @@ TEST_P(DecodeBatch, MatchesEachSequenceAlone) {
 TEST_P(DecodeBatch, MatchesAloneWithSplitLongContexts) {
   const std::string path = testing::test_data_path(GetParam());
   TANDEM_REQUIRE_DATA(path);
-  auto model = load(path);
+  auto model = load_model(path);
   ASSERT_NE(model, nullptr);
   ContextConfig cc;
   cc.n_ctx = 300;
@@ -207,13 +176,7 @@ INSTANTIATE_TEST_SUITE_P(Models, DecodeBatch,
                                            "models/synthetic/tiny-llama-spm512-bf16.gguf",
                                            "models/synthetic/tiny-qwen2-bpe4k-q8_0.gguf",
                                            "models/stories260K.gguf"),
-                         [](const ::testing::TestParamInfo<std::string>& p) {
-                           std::string n = p.param.substr(p.param.find_last_of('/') + 1);
-                           n = n.substr(0, n.find(".gguf"));
-                           for (char& c : n)
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return n;
-                         });
+                         CaseName());
 
 // A context with a history on sequences 0 and 1 (2 empty), and everything about it a
 // refused batch must leave alone.
@@ -232,7 +195,7 @@ Snapshot snapshot(const Context& c) {
 TEST(DecodeBatchErrors, NameTheEntryAndChangeNothing) {
   const std::string path = testing::test_data_path("models/synthetic/tiny-llama-spm512-q4_0.gguf");
   TANDEM_REQUIRE_DATA(path);
-  auto model = load(path);
+  auto model = load_model(path);
   ASSERT_NE(model, nullptr);
   ContextConfig cc;
   cc.n_ctx = 16;
@@ -292,7 +255,7 @@ TEST(DecodeBatchErrors, NameTheEntryAndChangeNothing) {
 TEST(DecodeBatchErrors, FullContextStillTakesOtherSequences) {
   const std::string path = testing::test_data_path("models/synthetic/tiny-llama-spm512-q4_0.gguf");
   TANDEM_REQUIRE_DATA(path);
-  auto model = load(path);
+  auto model = load_model(path);
   ASSERT_NE(model, nullptr);
   ContextConfig cc;
   cc.n_ctx = 8;

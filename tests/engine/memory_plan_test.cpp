@@ -14,6 +14,7 @@
 #include "engine/model_file_type.h"
 #include "engine/model_plan.h"
 #include "engine/model_presets.h"
+#include "gpu/attention_scratch.h"
 #include "gpu/fake_allocator.h"
 #include "storage/gguf.h"
 #include "test_data.h"
@@ -77,10 +78,14 @@ TEST(MemoryPlan, Llama8bQ4_0SizesMatchHandArithmetic) {
   // KV per layer: K and V pools of (4096/16 + 1) blocks x 8 heads x 16 tokens x 128 f16.
   const uint64_t kv = 2ull * 257 * 8 * 16 * 128 * 2;
   // Activations at 512 tokens: 5 buffers of n_embd, 2 of kv_dim, 2 of n_ff (f32), the
-  // positions, one sequence's block table (4096 / 16 i32) and segment (3 i32, rounded
-  // up to 256 bytes), one row of logits.
-  const uint64_t act = 5ull * 512 * 4096 * 4 + 2ull * 512 * 1024 * 4 + 2ull * 512 * 14336 * 4 + 2048 + 256 * 4 +
+  // positions, table_start and n_ctx (512 i32 each), one sequence's block table
+  // (4096 / 16 i32) and segment (3 i32, rounded up to 256 bytes), one row of logits.
+  const uint64_t act = 5ull * 512 * 4096 * 4 + 2ull * 512 * 1024 * 4 + 2ull * 512 * 14336 * 4 + 3 * 2048 + 256 * 4 +
                        256 + 128256ull * 4;
+  // Attention scratch: split-K partials of the largest decode launch on 256 SMs (target
+  // 1024 CTAs): 63 tokens x 8 KV heads = 504 CTAs, ceil(1024 / 504) = 3 splits, of
+  // 32 heads x (2 + 128) floats each.
+  const uint64_t attn = 63ull * 32 * 3 * 130 * 4;
   // Workspace: the largest matrix (14336x4096) and the widest input (512x14336) in f16.
   const uint64_t ws = 14336ull * 4096 * 2 + 512ull * 14336 * 2;
   EXPECT_EQ(p.total(PlanKind::kWeights), head + 256 + 32 * layer);  // 256: rope_freqs (64 f32)
@@ -88,8 +93,9 @@ TEST(MemoryPlan, Llama8bQ4_0SizesMatchHandArithmetic) {
   EXPECT_EQ(p.total(PlanKind::kActivations), act);
   EXPECT_EQ(p.total(PlanKind::kWorkspace), ws);
   EXPECT_EQ(p.total(PlanKind::kCublas), 32 * kMiB);
+  EXPECT_EQ(p.total(PlanKind::kAttentionScratch), attn);
   EXPECT_EQ(p.total(PlanKind::kGraphs), 64 * kMiB);
-  EXPECT_EQ(p.total(), 5234999808u);
+  EXPECT_EQ(p.total(), 5238148864u);
   // Host keeps token_embd (Q4_0, 128256x4096).
   EXPECT_EQ(p.host_weight_bytes, 128256ull * 4096 / 32 * 18);
   EXPECT_EQ(allocate_on_fake(p, 16 * kGiB, 16 * kGiB), p.total());
@@ -128,12 +134,13 @@ TEST(MemoryPlan, AutoTakesWhatFitsAndExplicitLayersThatDoNotFitAreRefused) {
   c.n_seq = 4;
   c.kv_type = DType::kF32;  // about 1 GiB of KV per layer
   c.budget = 16 * kGiB;
-  // (16 GiB - fixed 339728640 - head 430956544 - 256) / (122716160 + 1074266112) = 13
-  // (fixed: with 4 block tables of 2048 i32 and 4 segments of 3 i32, 33024 bytes)
+  // (16 GiB - fixed 342877696 - head 430956544 - 256) / (122716160 + 1074266112) = 13
+  // (fixed: with 4 block tables of 2048 i32 and 4 segments of 3 i32, 33024 bytes, and
+  // the attention scratch of 3144960 bytes)
   const MemoryPlan p = plan_ok(m, c);
   EXPECT_EQ(p.gpu_layers, 13);
   EXPECT_EQ(p.first_gpu_layer(), 19);
-  EXPECT_EQ(p.total(), 16331454976u);
+  EXPECT_EQ(p.total(), 16334604032u);
   EXPECT_EQ(allocate_on_fake(p, 16 * kGiB, 16 * kGiB), p.total());
   c.budget = 24 * kGiB;
   EXPECT_EQ(plan_ok(m, c).gpu_layers, 20);
@@ -144,12 +151,13 @@ TEST(MemoryPlan, AutoTakesWhatFitsAndExplicitLayersThatDoNotFitAreRefused) {
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code(), Code::kOutOfMemory);
   const std::string& msg = refused.error().message();
-  for (const char* needle : {"does not fit", "--gpu-layers 32", "36.39 GiB", "39074118144 bytes", "16.00 GiB",
-                             "17179869184 bytes", "20.39 GiB short", "KV cache 32.02 GiB", "13 layers fit"})
+  for (const char* needle : {"does not fit", "--gpu-layers 32", "36.39 GiB", "39077267200 bytes", "16.00 GiB",
+                             "17179869184 bytes", "20.39 GiB short", "KV cache 32.02 GiB", "attention scratch 3.00 MiB",
+                             "13 layers fit"})
     EXPECT_NE(msg.find(needle), std::string::npos) << needle << " missing in: " << msg;
 
   c.gpu_layers = 13;  // what auto found fits when asked for by number
-  EXPECT_EQ(plan_ok(m, c).total(), 16331454976u);
+  EXPECT_EQ(plan_ok(m, c).total(), 16334604032u);
   c.gpu_layers = 14;
   EXPECT_FALSE(plan_memory(m, c));
 }
@@ -242,9 +250,9 @@ TEST(MemoryPlan, BatchCostsGrowAndNeedAWorkspaceOnlyPastTheGemvLimit) {
   const int32_t sizes[] = {1, 8, 64, 512};
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ(p.by_batch[i].batch, sizes[i]);
   // Batch 1: x, x_norm, q, attn_out, proj_out of 4096, k, v of 1024, gate, up of 14336
-  // (f32), positions rounded to 256, the block table (256 i32) and segment (3 i32,
-  // rounded to 256) of the one sequence, one row of logits.
-  EXPECT_EQ(p.by_batch[0].activations, 5u * 16384 + 2 * 4096 + 2 * 57344 + 256 + 1024 + 256 + 128256 * 4);
+  // (f32), positions, table_start and n_ctx rounded to 256, the block table (256 i32)
+  // and segment (3 i32, rounded to 256) of the one sequence, one row of logits.
+  EXPECT_EQ(p.by_batch[0].activations, 5u * 16384 + 2 * 4096 + 2 * 57344 + 3 * 256 + 1024 + 256 + 128256 * 4);
   EXPECT_EQ(p.by_batch[0].workspace, 0u);
   EXPECT_EQ(p.by_batch[1].workspace, 0u);
   EXPECT_EQ(p.by_batch[2].workspace, 14336ull * 4096 * 2 + 64ull * 14336 * 2);
@@ -258,6 +266,26 @@ TEST(MemoryPlan, BatchCostsGrowAndNeedAWorkspaceOnlyPastTheGemvLimit) {
   for (const PlanItem& it : d.items) EXPECT_NE(it.kind, PlanKind::kWorkspace);
 }
 
+TEST(MemoryPlan, AttentionScratchIsSizedForTheContextLimit) {
+  const PlanModel m = llama8b("q4_0");
+  MemoryPlanConfig c;
+  c.n_ctx = 500;  // 32 blocks of 16: a limit of 512 keys, so 2 splits at most
+  const MemoryPlan p = plan_ok(m, c);
+  const PlanItem* scratch = nullptr;
+  for (const PlanItem& it : p.items)
+    if (it.kind == PlanKind::kAttentionScratch) scratch = &it;
+  ASSERT_NE(scratch, nullptr);
+  EXPECT_EQ(scratch->name, "attention scratch");
+  // Launches of up to 64 tokens (512 CTAs of the 1024 wanted on 256 SMs) split in 2:
+  // 64 tokens x 32 heads x 2 splits x (2 + 128) floats.
+  EXPECT_EQ(scratch->bytes, 64ull * 32 * 2 * 130 * 4);
+  EXPECT_EQ(scratch->bytes, gpu::attention_scratch_bytes({32, 8, 128, 512, 512}));
+  EXPECT_EQ(p.items.back().kind, PlanKind::kGraphs) << "the graph reserve stays the last allocation";
+  // A limit under two chunks of 256 keys: no launch splits, no item.
+  c.n_ctx = 496;
+  for (const PlanItem& it : plan_ok(m, c).items) EXPECT_NE(it.kind, PlanKind::kAttentionScratch);
+}
+
 TEST(MemoryPlan, TableShowsGroupsTotalsAndBatches) {
   MemoryPlanConfig c;
   c.budget = 16 * kGiB;
@@ -267,7 +295,8 @@ TEST(MemoryPlan, TableShowsGroupsTotalsAndBatches) {
   for (const char* needle : {"GPU memory plan for llama3.1-8b: 32 layers, context 4096 x 1 sequence, KV f16",
                              "budget: 16.00 GiB", "output head + layers 0-31 (32 of 32 layers)", "blk.0-31 weights",
                              "blk.0-31 KV cache", "117.03 MiB", "3.66 GiB", "cuBLAS workspace",
-                             "total on the GPU: 4.88 GiB (5234999808 bytes)", "tensors of blk.31", "ffn_down.weight",
+                             "attention scratch", "3.00 MiB", "CUDA graph reserve",
+                             "total on the GPU: 4.88 GiB (5238148864 bytes)", "tensors of blk.31", "ffn_down.weight",
                              "per batch size"})
     EXPECT_NE(t.find(needle), std::string::npos) << needle << " missing in:\n" << t;
 }

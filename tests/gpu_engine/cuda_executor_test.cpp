@@ -17,7 +17,6 @@
 // (f32 KV 2e-4 in a logit and 1e-4 of the hidden state; f16/bf16/q8_0 KV, where such a
 // difference may flip the rounding of a cached element, 2e-2 and 1e-2).
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -28,6 +27,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/device_compare.h"
 #include "engine/device_layers.h"
 #include "engine/emulated_gpu.h"
 #include "engine/memory_plan.h"
@@ -38,6 +38,10 @@
 namespace tandem {
 namespace {
 
+using testing::CaseName;
+using testing::load_model;
+using testing::ModelCase;
+
 struct Bound {
   double logits;  // max |dlogit|
   double hidden;  // max |dx| / max |x|
@@ -46,12 +50,6 @@ struct Bound {
 Bound bound_for(DType weights, int32_t max_batch, DType kv) {
   if (weights != DType::kF32 && max_batch > 8) return {0.25, 2e-2};  // the f16 GEMM path
   return kv == DType::kF32 ? Bound{2e-4, 1e-4} : Bound{2e-2, 1e-2};
-}
-
-std::unique_ptr<Model> load(const std::string& path) {
-  auto m = Model::load(path);
-  EXPECT_TRUE(m) << path << ": " << (m ? "" : m.error().message());
-  return m ? std::move(*m) : nullptr;
 }
 
 MemoryPlan plan_for(const Model& m, int32_t max_batch, DType kv, int32_t gpu_layers) {
@@ -169,26 +167,12 @@ class Script {
   Worst worst_;
 };
 
-struct Case {
-  std::string model;
-  DType kv;
-};
-
-class CudaExecutor : public ::testing::TestWithParam<Case> {
- protected:
-  void SetUp() override {
-    std::string why;
-    backend_ = testing::load_cuda_backend(&why);
-    if (!backend_) GTEST_SKIP() << "no CUDA backend: " << why;
-  }
-  gpu::GpuBackend& backend() { return backend_->backend(); }
-  std::optional<gpu::LoadedBackend> backend_;
-};
+using CudaExecutor = testing::CudaBackendTest<::testing::TestWithParam<ModelCase>>;
 
 TEST_P(CudaExecutor, MatchesTheEmulatedExecutorCallByCall) {
   const std::string path = testing::test_data_path(GetParam().model);
   TANDEM_REQUIRE_DATA(path);
-  auto model = load(path);
+  auto model = load_model(path);
   ASSERT_NE(model, nullptr);
   auto f32_model = testing::load_f32_copy(path);
   ASSERT_NE(f32_model, nullptr);
@@ -317,19 +301,13 @@ TEST_P(CudaExecutor, MatchesTheEmulatedExecutorCallByCall) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaExecutor,
-                         ::testing::Values(Case{"models/stories260K.gguf", DType::kF32},
-                                           Case{"models/stories260K.gguf", DType::kBF16},
-                                           Case{"models/synthetic/tiny-llama-spm512-q4_0.gguf", DType::kF16},
-                                           Case{"models/synthetic/tiny-llama-spm512-q4_k_m.gguf", DType::kQ8_0},
-                                           Case{"models/synthetic/tiny-llama-spm512-f16.gguf", DType::kF32},
-                                           Case{"models/synthetic/tiny-qwen2-bpe4k-q8_0.gguf", DType::kF32}),
-                         [](const ::testing::TestParamInfo<Case>& p) {
-                           std::string n = p.param.model.substr(p.param.model.find_last_of('/') + 1);
-                           n = n.substr(0, n.find(".gguf")) + "_kv_" + std::string(dtype_name(p.param.kv));
-                           for (char& ch : n)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return n;
-                         });
+                         ::testing::Values(ModelCase{"models/stories260K.gguf", DType::kF32},
+                                           ModelCase{"models/stories260K.gguf", DType::kBF16},
+                                           ModelCase{"models/synthetic/tiny-llama-spm512-q4_0.gguf", DType::kF16},
+                                           ModelCase{"models/synthetic/tiny-llama-spm512-q4_k_m.gguf", DType::kQ8_0},
+                                           ModelCase{"models/synthetic/tiny-llama-spm512-f16.gguf", DType::kF32},
+                                           ModelCase{"models/synthetic/tiny-qwen2-bpe4k-q8_0.gguf", DType::kF32}),
+                         CaseName());
 
 }  // namespace
 }  // namespace tandem

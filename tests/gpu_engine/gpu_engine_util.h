@@ -1,6 +1,7 @@
 // Shared pieces of the CUDA executor tests: the CUDA backend loaded the way `tandem`
-// loads it (gpu/loader.h, dlopen of the library this build made), and the oracle the
-// GPU is compared with.
+// loads it (gpu/loader.h, dlopen of the library this build made), a fixture that skips
+// without it, and the oracle the GPU is compared with. (What these tests share with the
+// emulated GPU's is in tests/engine/device_compare.h.)
 //
 // The oracle: a copy of the model file with every non-f32 tensor dequantized to f32
 // (cpu::dequantize_row_ref, the very floats the GPU's dequantizers give: tests/gpu_host
@@ -38,6 +39,21 @@ inline std::optional<gpu::LoadedBackend> load_cuda_backend(std::string* why) {
   }
   return std::move(*b);
 }
+
+// A fixture (over ::testing::Test, or ::testing::TestWithParam<P>) whose tests skip
+// where the CUDA backend cannot be loaded; backend() is that backend.
+template <typename Base = ::testing::Test>
+class CudaBackendTest : public Base {
+ protected:
+  void SetUp() override {
+    std::string why;
+    backend_ = load_cuda_backend(&why);
+    if (!backend_) GTEST_SKIP() << "no CUDA backend: " << why;
+  }
+  gpu::GpuBackend& backend() { return backend_->backend(); }
+
+  std::optional<gpu::LoadedBackend> backend_;
+};
 
 // Writes `src` with every tensor that is not f32 dequantized to f32 into the test's
 // temporary directory, under a name of this process's own (ctest runs tests in

@@ -110,6 +110,7 @@ TEST(ExecChunk, ChunksOfAnySizeCoverTheBatch) {
           int32_t mx = 0;
           for (int32_t r = g.first; r < g.first + g.n; ++r) mx = std::max(mx, m.n_ctx[static_cast<size_t>(r)]);
           EXPECT_EQ(g.max_ctx, mx) << what;
+          EXPECT_EQ(g.plan_ctx, mx) << what << ": planned for its own contexts until fix_decode_plan";
         }
       }
       EXPECT_EQ(next, n) << what;

@@ -72,6 +72,8 @@ class DescBuilder {
     s.ffn_up = rows(64);
     s.proj_out = rows(32);
     s.positions = slot(a, 8 * 4);
+    s.table_start = slot(a, 8 * 4);
+    s.n_ctx = slot(a, 8 * 4);
     s.block_tables = slot(a, 3 * 5 * 4);
     s.segments = slot(a, 3 * 3 * 4);
     s.logits = slot(a, 2 * 16 * 4);
@@ -174,6 +176,16 @@ TEST(ExecutorDesc, LayersHeadBuffersAndKvMustBeThere) {
     DescBuilder b;
     b.desc().act.ffn_gate = DeviceSlot{};
     expect_refused(b.desc(), "activation ffn_gate has no device slot");
+  }
+  {
+    DescBuilder b;
+    b.desc().act.n_ctx = DeviceSlot{};
+    expect_refused(b.desc(), "n_ctx has no device slot");
+  }
+  {
+    DescBuilder b;
+    b.desc().act.table_start.bytes = 7 * 4;
+    expect_refused(b.desc(), "table_start has a slot of 28 bytes, needs 32");
   }
   {
     DescBuilder b;

@@ -1,9 +1,11 @@
 // The CUDA implementation of GpuBackend, and the C entry points loader.cpp resolves
 // with dlsym. Nothing here may throw across the boundary.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "gpu/backend.h"
 #include "gpu/cuda/cuda_allocator.h"
@@ -14,9 +16,16 @@
 namespace tandem::gpu {
 namespace {
 
+// TANDEM_CUDA_GRAPHS=0 turns CUDA graphs off for every executor of the backend (read
+// once, when the backend is made); anything else, or unset, leaves them to desc.graphs.
+bool graphs_allowed_by_environment() {
+  const char* v = std::getenv("TANDEM_CUDA_GRAPHS");
+  return v == nullptr || std::string_view(v) != "0";
+}
+
 class CudaBackend final : public GpuBackend {
  public:
-  explicit CudaBackend(DeviceInfo d) : info_(std::move(d)) {}
+  explicit CudaBackend(DeviceInfo d) : info_(std::move(d)) { options_.graphs = graphs_allowed_by_environment(); }
 
   const DeviceInfo& device() const override { return info_; }
 
@@ -36,13 +45,14 @@ class CudaBackend final : public GpuBackend {
   }
 
   // cuda_executor.h: desc.allocations through `alloc`, weights uploaded through pinned
-  // staging on the executor's stream, layers run with the kernels of this directory.
+  // staging on the executor's stream, layers run with the kernels of this directory,
+  // decode steps replayed as CUDA graphs unless the environment said no.
   Result<std::unique_ptr<GpuExecutor>> create_executor(const ExecutorDesc& desc, Allocator& alloc) override {
     if (dynamic_cast<CudaAllocator*>(&alloc) == nullptr)
       return Error(Code::kInvalidArgument) << "the CUDA executor needs device memory: " << alloc.name()
                                            << " is not this backend's allocator (make_allocator gives one)";
     try {
-      return create_cuda_executor(desc, alloc, info_);
+      return create_cuda_executor(desc, alloc, info_, options_);
     } catch (const std::exception& e) {  // bad_alloc of a host vector: never across the dlopen boundary
       return Error(Code::kOutOfMemory) << "CUDA executor: " << e.what();
     }
@@ -50,6 +60,7 @@ class CudaBackend final : public GpuBackend {
 
  private:
   DeviceInfo info_;
+  CudaExecutorOptions options_;
 };
 
 void set_reason(const tandem_gpu_create_args* a, const std::string& why) {

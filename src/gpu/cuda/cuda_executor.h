@@ -2,26 +2,42 @@
 // head on one CUDA device, in exactly the memory the engine's plan describes.
 //
 // create_cuda_executor makes desc.allocations in order through the budgeted allocator
-// (so its high-water mark is the plan's total), uploads every weight through pinned
-// staging on the executor's stream (staged_upload.h), zeroes the KV pools, and binds a
-// cuBLAS handle to the stream and to the plan's cuBLAS workspace.
+// (so its high-water mark is the plan's total), hands the CUDA graph reserve straight
+// back to the driver (below), uploads every weight through pinned staging on the
+// executor's stream (staged_upload.h), zeroes the KV pools, and binds a cuBLAS handle to
+// the stream and to the plan's cuBLAS workspace.
 //
-// run() per chunk of max_batch rows (exec_chunk.h): x and the chunk's positions, block
-// tables, segments and attention indices are copied into their slots from one pinned
-// staging buffer, the layers run (cuda_forward.h), then the logits of the wanted rows
+// run() per chunk of max_batch rows (exec_chunk.h): the chunk's positions, attention
+// indices (table_start, n_ctx), segments, block tables and x rows are written into a
+// pinned mirror of their device region and moved by ONE host-to-device copy
+// (chunk_inputs.h); the layers run (cuda_forward.h), then the logits of the wanted rows
 // (in groups of the logits buffer's rows) or the hidden state come back through the
-// same staging buffer; the stream is synchronized before run() returns. copy_blocks()
-// queues device-to-device copies of whole KV blocks of every layer on the same stream.
+// staging buffer's output area; the stream is synchronized before run() returns.
+// copy_blocks() queues device-to-device copies of whole KV blocks of every layer on the
+// same stream.
 //
-// The plan's "CUDA graph reserve" slot is the executor's scratch: the per-token
-// attention indices (table_start, n_ctx: i32 [max_batch] each) and the split-K
-// workspace of decode attention (a few MB at most: attention_common.h's plan targets
-// ~4 CTAs per SM). No CUDA graph is captured yet.
-// TODO(graphs): capture decode steps (n_tokens <= kGemvMaxBatch) per (n_tokens, groups)
-// shape; every parameter that changes between steps is already in device slots
-// (positions, tables, table_start, n_ctx) except the decode split plan, which would be
-// fixed per captured shape (plan it for the context limit). The memory plan should then
-// give the attention scratch a part of its own and keep the reserve for the graphs.
+// The plan's "attention scratch" slot holds the split-K partial states of decode
+// attention (gpu/attention_scratch.h: sized for max_batch tokens over the context
+// limit, blocks_per_seq x block_tokens, on up to kAttnPlanMaxSms SMs; the executor
+// plans splits for min(its SMs, kAttnPlanMaxSms) and refuses a smaller slot).
+//
+// CUDA graphs (graph_cache.h). A chunk that only decodes (every sequence one token, at
+// most kGemvMaxBatch of them) has one decode attention launch, whose split-K plan is
+// made for the context limit (exec_chunk.h's fix_decode_plan, in every mode, so graphs
+// on and off give the same bits), and GEMV (or, for f32 weights, cuBLAS) matrices: the
+// same launches every step, keyed by (n_tokens, first layer, end layer). A key's first
+// chunk runs directly; its second is captured (the layers' launches only: the inputs'
+// copy stays outside, one call either way, and the graph then reads nothing but device
+// slots) and instantiated, then launched, and every later chunk of the key replays it.
+// The head (row gathers that vary with out_rows, few launches) is never captured.
+// Graph memory is the driver's, outside our allocator: the plan's graph reserve
+// (gpu/reserves.h) is allocated with the plan and freed at once, and graphs are cached
+// while their estimated memory fits in it; a capture that does not fit is dropped and
+// its key stays direct. A capture or instantiation that fails warns once on stderr and
+// leaves its key direct. Graphs are off when desc.graphs is false, when the backend was
+// created with TANDEM_CUDA_GRAPHS=0 (CudaExecutorOptions), when the plan has no graph
+// reserve of its own allocation, or when f32 matrices (cuBLAS inside the capture) have
+// no cuBLAS workspace of the plan's. stats() counts direct chunks, captures, replays.
 #pragma once
 
 #include <memory>
@@ -33,11 +49,15 @@
 
 namespace tandem::gpu {
 
-// kInvalidArgument for a bad desc (check_executor_desc, or a graph reserve too small
-// for the scratch); kUnsupported for weights or a KV layout the kernels cannot take
-// (naming the tensor); kOutOfMemory when the allocator refuses (everything made so far
-// is freed); CUDA failures with the call, sizes and place.
+struct CudaExecutorOptions {
+  bool graphs = true;  // false: no CUDA graphs, whatever desc.graphs says
+};
+
+// kInvalidArgument for a bad desc (check_executor_desc, chunk inputs out of their
+// order, an attention scratch too small); kUnsupported for weights or a KV layout the
+// kernels cannot take (naming the tensor); kOutOfMemory when the allocator refuses
+// (everything made so far is freed); CUDA failures with the call, sizes and place.
 Result<std::unique_ptr<GpuExecutor>> create_cuda_executor(const ExecutorDesc& desc, Allocator& alloc,
-                                                          const DeviceInfo& device);
+                                                          const DeviceInfo& device, const CudaExecutorOptions& options);
 
 }  // namespace tandem::gpu

@@ -82,7 +82,7 @@ Status attention(const ForwardEnv& env, const DeviceLayer& l, std::span<const At
     d.block_tables = a.block_tables;
     d.table_start = a.table_start + g.first;
     d.n_ctx = a.n_ctx + g.first;
-    d.max_ctx = g.max_ctx;
+    d.max_ctx = g.plan_ctx;  // for the split plan: at least the longest context (exec_chunk.h)
     d.scale = scale;
     attn::DecodePlan plan = plan_decode_for(d, env.n_sm);
     if (decode_workspace_bytes(plan, d.n_tokens, d.n_heads, m.head_dim) > env.attn_workspace_bytes)

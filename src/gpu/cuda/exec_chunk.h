@@ -14,7 +14,11 @@
 // The attention of a chunk runs as groups: a part of at least kPrefillMinTokens tokens
 // is one attention_prefill launch (keys streamed once per tile of queries); runs of
 // consecutive shorter parts (decode tokens of many sequences) are one attention_decode
-// launch each, every token with its own table and length.
+// launch each, every token with its own table and length. A decode launch's split-K
+// plan is made for its longest context, except in chunks of at most kGemvMaxBatch rows
+// (one decode launch: no part reaches kPrefillMinTokens), whose plan is made for the
+// context limit (fix_decode_plan): the same launches every step, which a CUDA graph
+// replays, and the same results whether it does or not.
 #pragma once
 
 #include <algorithm>
@@ -37,6 +41,7 @@ struct AttnGroup {
   int32_t seg = 0;       // prefill: the part's row in the tables (its n_ctx0 is pos0 + 1)
   int32_t pos0 = 0;      // prefill: position of row `first`
   int32_t max_ctx = 0;   // decode: the largest n_ctx of the run's tokens
+  int32_t plan_ctx = 0;  // decode: the context its split plan is made for (>= max_ctx)
 };
 
 // The host side of one chunk (reused between chunks: vectors keep their capacity).
@@ -79,15 +84,24 @@ inline void plan_chunk(std::span<const BatchSegment> segs, int64_t c0, int64_t n
       m.n_ctx.push_back(pos0 + i + 1);
     }
     if (len >= kPrefillMinTokens) {
-      m.groups.push_back(AttnGroup{true, row, len, seg, pos0, 0});
+      m.groups.push_back(AttnGroup{true, row, len, seg, pos0, 0, 0});
     } else if (!m.groups.empty() && !m.groups.back().prefill) {
       AttnGroup& g = m.groups.back();  // rows are consecutive: parts come in row order
       g.n += len;
       g.max_ctx = std::max(g.max_ctx, pos0 + len);
+      g.plan_ctx = g.max_ctx;
     } else {
-      m.groups.push_back(AttnGroup{false, row, len, 0, 0, pos0 + len});
+      m.groups.push_back(AttnGroup{false, row, len, 0, 0, pos0 + len, pos0 + len});
     }
   }
+}
+
+// In a chunk of at most kGemvMaxBatch rows (a single decode launch), the decode plan is
+// made for `ctx_limit` (blocks_per_seq x block_tokens: no token attends to more).
+inline void fix_decode_plan(ChunkMeta& m, int64_t n, int32_t ctx_limit) {
+  if (n > kGemvMaxBatch) return;
+  for (AttnGroup& g : m.groups)
+    if (!g.prefill) g.plan_ctx = std::max(g.max_ctx, ctx_limit);
 }
 
 // The rows of out_rows inside the chunk [c0, c0 + n): chunk-relative rows and their
