@@ -47,12 +47,19 @@ class ThreadArena {
   int pin_refusals() const;
 
   // Calls fn(begin, end) over disjoint sub-ranges covering [0, n), each at least
-  // `grain` long (except the last), and returns when all are done.
+  // `grain` long (except the last), and returns when all are done. The calling thread
+  // takes part. Chunks are handed out from the front, about 8 per thread.
+  // Passes never nest or overlap: one started from inside fn, or while another thread's
+  // pass runs on this arena, runs serially on its caller (fn(0, n)).
   void parallel_for(int64_t n, int64_t grain,
                     const std::function<void(int64_t, int64_t)>& fn) const;
-  // The same with the range cut once into n_threads() near-equal contiguous parts (at
-  // least `grain` long), one per thread: for memory-bound passes, where each thread's
-  // part is then one long stream for the prefetchers and no part is split again.
+  // For memory-bound passes: the range is cut into parts = min(n_threads(), n / grain)
+  // near-equal contiguous regions, region p = [n*p/parts, n*(p+1)/parts), each run
+  // front to back in chunks of equal length (at least `grain`; the region's last may be
+  // shorter) by one thread, so each thread's share is one long stream for the
+  // prefetchers. A thread whose region is done takes chunks from the back of the
+  // region with the most left, so a late or slowed thread's share is taken over and
+  // the pass never waits for a thread to start. parts == 1: fn(0, n) on the caller.
   void parallel_for_static(int64_t n, int64_t grain,
                            const std::function<void(int64_t, int64_t)>& fn) const;
 

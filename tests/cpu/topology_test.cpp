@@ -184,35 +184,126 @@ TEST(ThreadArena, PinningCanBeTurnedOff) {
   for (const Sighting& s : sightings(arena, arena.n_threads())) EXPECT_TRUE(contains(allowed, s.cpu_before));
 }
 
-// parallel_for_static: the parts cover [0, n) once, are contiguous, at most n_threads
-// of them, near-equal, and none shorter than the grain (unless there is only one).
-TEST(ThreadArena, StaticPartsCoverTheRangeOnce) {
+// parallel_for_static: the chunks cover [0, n) once; none crosses a region boundary
+// (parts = min(threads, n / grain) near-equal regions); inside a region all chunks but
+// the last have one length, at least the grain, and the last is not longer.
+TEST(ThreadArena, StaticChunksCoverTheRangeOnceInsideRegions) {
   for (int threads : {1, 2, 3}) {
     const ThreadArena arena(ThreadArenaOptions{threads, false});
-    for (int64_t n : {1, 2, 5, 1000, 1001}) {
+    for (int64_t n : {1, 2, 5, 1000, 1001, 70000}) {
       for (int64_t grain : {1, 7, 600}) {
         std::mutex mu;
-        std::vector<std::pair<int64_t, int64_t>> parts;
+        std::vector<std::pair<int64_t, int64_t>> chunks;
         arena.parallel_for_static(n, grain, [&](int64_t b, int64_t e) {
           std::lock_guard<std::mutex> lock(mu);
-          parts.emplace_back(b, e);
+          chunks.emplace_back(b, e);
         });
-        std::sort(parts.begin(), parts.end());
+        std::sort(chunks.begin(), chunks.end());
         SCOPED_TRACE("threads=" + std::to_string(threads) + " n=" + std::to_string(n) +
                      " grain=" + std::to_string(grain));
-        ASSERT_FALSE(parts.empty());
-        EXPECT_LE(static_cast<int>(parts.size()), arena.n_threads());
-        EXPECT_EQ(parts.front().first, 0);
-        EXPECT_EQ(parts.back().second, n);
-        for (size_t i = 0; i + 1 < parts.size(); ++i) EXPECT_EQ(parts[i].second, parts[i + 1].first);
-        for (const auto& [b, e] : parts) {
-          EXPECT_LT(b, e);
-          if (parts.size() > 1) EXPECT_GE(e - b, std::min<int64_t>(grain, n / static_cast<int64_t>(parts.size())));
-          EXPECT_LE(e - b, n / static_cast<int64_t>(parts.size()) + 1);
+        ASSERT_FALSE(chunks.empty());
+        EXPECT_EQ(chunks.front().first, 0);
+        EXPECT_EQ(chunks.back().second, n);
+        for (size_t i = 0; i + 1 < chunks.size(); ++i) ASSERT_EQ(chunks[i].second, chunks[i + 1].first);
+        const int64_t parts = std::min<int64_t>(threads, std::max<int64_t>(1, n / grain));
+        for (int64_t p = 0; p < parts; ++p) {
+          const int64_t rb = n * p / parts, re = n * (p + 1) / parts;
+          std::vector<int64_t> lens;
+          for (const auto& [b, e] : chunks) {
+            if (b >= re || e <= rb) continue;
+            ASSERT_TRUE(b >= rb && e <= re) << "chunk [" << b << ", " << e << ") crosses region [" << rb << ", " << re << ")";
+            lens.push_back(e - b);
+          }
+          ASSERT_FALSE(lens.empty());
+          for (size_t i = 0; i + 1 < lens.size(); ++i) {
+            EXPECT_EQ(lens[i], lens[0]);
+            EXPECT_GE(lens[i], grain);
+          }
+          EXPECT_LE(lens.back(), lens[0]);
         }
       }
     }
   }
+}
+
+// Many passes back to back, of both kinds, with chunks of uneven cost: every index of
+// every pass runs exactly once (a worker still finishing or lingering from one pass must
+// never run chunks of the next with the old pass's view).
+TEST(ThreadArena, BackToBackPassesRunEveryIndexOnce) {
+  for (int threads : {2, 3, 5}) {
+    const ThreadArena arena(ThreadArenaOptions{threads, false});
+    std::vector<std::atomic<int>> hits(777);
+    for (int pass = 0; pass < 3000; ++pass) {
+      const int64_t n = 1 + pass % 777;
+      const int64_t grain = 1 + pass % 5;
+      const auto body = [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          if ((i * 31 + pass) % 97 == 0) std::this_thread::yield();
+          hits[static_cast<size_t>(i)].fetch_add(1, std::memory_order_relaxed);
+        }
+      };
+      if (pass % 2 == 0) arena.parallel_for_static(n, grain, body);
+      else arena.parallel_for(n, grain, body);
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_EQ(hits[static_cast<size_t>(i)].exchange(0), 1) << "threads " << threads << " pass " << pass << " index " << i;
+      }
+    }
+  }
+}
+
+// A pass started from inside a chunk, and passes from two threads at once on one
+// arena, run (serially where they must) and cover their ranges once.
+TEST(ThreadArena, NestedAndConcurrentPassesComplete) {
+  const ThreadArena arena(ThreadArenaOptions{2, false});
+  std::vector<std::atomic<int>> inner(64 * 50);
+  arena.parallel_for(64, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      arena.parallel_for_static(50, 1, [&](int64_t ib, int64_t ie) {
+        for (int64_t j = ib; j < ie; ++j) inner[static_cast<size_t>(i * 50 + j)].fetch_add(1);
+      });
+  });
+  for (size_t i = 0; i < inner.size(); ++i) ASSERT_EQ(inner[i].load(), 1) << "index " << i;
+
+  std::vector<std::atomic<int>> a(5000), c(5000);
+  std::thread other([&] {
+    for (int r = 0; r < 200; ++r)
+      arena.parallel_for_static(5000, 10, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) a[static_cast<size_t>(i)].fetch_add(1);
+      });
+  });
+  for (int r = 0; r < 200; ++r)
+    arena.parallel_for(5000, 10, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) c[static_cast<size_t>(i)].fetch_add(1);
+    });
+  other.join();
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].load(), 200) << "index " << i;
+    ASSERT_EQ(c[i].load(), 200) << "index " << i;
+  }
+}
+
+// A thread stalled inside its region's first chunk does not hold the pass: the caller
+// takes over the rest of that region (from its back) and the stalled chunk is the only
+// one of the region the staller runs. The caller's own chunks take 1 ms each, so the
+// worker has tens of ms to arrive and claim its region's first chunk.
+TEST(ThreadArena, StaticPassTakesOverAStalledThreadsRegion) {
+  const ThreadArena arena(ThreadArenaOptions{2, false});
+  const std::thread::id caller = std::this_thread::get_id();
+  std::mutex mu;
+  std::vector<std::pair<int64_t, std::thread::id>> ran;  // chunk start, thread
+  arena.parallel_for_static(1600, 1, [&](int64_t b, int64_t) {
+    if (b < 800) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (b == 800 && std::this_thread::get_id() != caller) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::lock_guard<std::mutex> lock(mu);
+    ran.emplace_back(b, std::this_thread::get_id());
+  });
+  int by_caller = 0, by_other = 0;
+  for (const auto& [b, t] : ran) {
+    if (b < 800) continue;
+    (t == caller ? by_caller : by_other) += 1;
+  }
+  EXPECT_EQ(by_other, 1) << "the worker did not run exactly its region's first chunk";
+  EXPECT_GE(by_caller, 1) << "region 1 was one chunk: nothing to take over";
 }
 
 }  // namespace
