@@ -79,53 +79,18 @@ struct Worst {
   double hidden = 0;  // max |dx| / max |x|
 };
 
-// A sequence as the engine keeps it: its block table and its length.
-struct Seq {
-  std::vector<int32_t> table;  // [blocks_per_seq]
-  int32_t len = 0;
-};
+using Seq = testing::ExecSeq;
+using Call = testing::ExecCall;
 
-// One executor call and its inputs.
-struct Call {
-  std::vector<float> x;                    // [n_tokens, n_embd]
-  std::vector<gpu::BatchSegment> segments;
-  std::vector<int64_t> out_rows;
-  int32_t first_layer = -1;                // -1: the executor's first layer
-  int32_t n_layers = -1;
-  bool logits = true;
-};
-
-class Script {
+class Script : public testing::ExecScriptBase {
  public:
-  Script(Devices& d, const gpu::ExecModel& m, Bound b) : d_(d), m_(m), bound_(b), rng_(7) {}
-
-  std::vector<float> random_x(int64_t n) {
-    std::normal_distribution<float> nd(0.f, 1.f);
-    std::vector<float> x(static_cast<size_t>(n * m_.n_embd));
-    for (float& v : x) v = nd(rng_);
-    return x;
-  }
-
-  // Appends `n` tokens of sequence `s` to the call (its rows follow the call's rows).
-  void add(Call& c, Seq& s, int64_t n) {
-    const int64_t first = c.segments.empty() ? 0 : c.segments.back().first + c.segments.back().n;
-    c.segments.push_back(gpu::BatchSegment{first, n, s.len, s.table});
-    s.len += static_cast<int32_t>(n);
-  }
+  Script(Devices& d, const gpu::ExecModel& m, Bound b) : ExecScriptBase(m, 7), d_(d), bound_(b) {}
 
   // Runs `c` on both executors and compares; returns the reference's output.
   std::vector<float> run(const Call& c, const std::string& what) {
     SCOPED_TRACE(what);
-    const int64_t n = static_cast<int64_t>(c.x.size()) / m_.n_embd;
-    gpu::ExecBatch b;
-    b.first_layer = c.first_layer < 0 ? d_.dev->first_layer() : c.first_layer;
-    b.n_layers = c.n_layers;
-    b.x = c.x.data();
-    b.n_tokens = n;
-    b.segments = c.segments;
-    b.logits = c.logits;
-    b.out_rows = c.out_rows;
-    const size_t size = c.logits ? c.out_rows.size() * static_cast<size_t>(m_.n_vocab) : c.x.size();
+    gpu::ExecBatch b = batch(c, d_.dev->first_layer());
+    const size_t size = out_size(c);
     std::vector<float> got(size, NAN), want(size, NAN);
     b.out = got.data();
     const Status sd = d_.dev->run(b);
@@ -161,9 +126,7 @@ class Script {
 
  private:
   Devices& d_;
-  gpu::ExecModel m_;
   Bound bound_;
-  std::mt19937 rng_;
   Worst worst_;
 };
 

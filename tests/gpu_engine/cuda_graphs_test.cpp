@@ -38,48 +38,19 @@ using testing::CaseName;
 using testing::load_model;
 using testing::ModelCase;
 
-struct Seq {
-  std::vector<int32_t> table;  // [blocks_per_seq]
-  int32_t len = 0;
-};
+using Seq = testing::ExecSeq;
+using Call = testing::ExecCall;
 
-// One call of both executors.
-struct Call {
-  std::vector<float> x;  // [n_tokens, n_embd]
-  std::vector<gpu::BatchSegment> segments;
-  std::vector<int64_t> out_rows;
-  int32_t n_layers = -1;
-  bool logits = true;
-};
-
-class Pair {
+class Pair : public testing::ExecScriptBase {
  public:
-  Pair(gpu::GpuExecutor& on, gpu::GpuExecutor& off, const gpu::ExecModel& m) : on_(on), off_(off), m_(m), rng_(5) {}
-
-  std::vector<float> random_x(int64_t n) {
-    std::normal_distribution<float> nd(0.f, 1.f);
-    std::vector<float> x(static_cast<size_t>(n * m_.n_embd));
-    for (float& v : x) v = nd(rng_);
-    return x;
-  }
-  void add(Call& c, Seq& s, int64_t n) {
-    const int64_t first = c.segments.empty() ? 0 : c.segments.back().first + c.segments.back().n;
-    c.segments.push_back(gpu::BatchSegment{first, n, s.len, s.table});
-    s.len += static_cast<int32_t>(n);
-  }
+  Pair(gpu::GpuExecutor& on, gpu::GpuExecutor& off, const gpu::ExecModel& m)
+      : ExecScriptBase(m, 5), on_(on), off_(off) {}
 
   // Runs `c` on both; the outputs must be the same bits (and finite).
   void run(const Call& c, const std::string& what) {
     SCOPED_TRACE(what);
-    gpu::ExecBatch b;
-    b.first_layer = on_.first_layer();
-    b.n_layers = c.n_layers;
-    b.x = c.x.data();
-    b.n_tokens = static_cast<int64_t>(c.x.size()) / m_.n_embd;
-    b.segments = c.segments;
-    b.logits = c.logits;
-    b.out_rows = c.out_rows;
-    const size_t size = c.logits ? c.out_rows.size() * static_cast<size_t>(m_.n_vocab) : c.x.size();
+    gpu::ExecBatch b = batch(c, on_.first_layer());
+    const size_t size = out_size(c);
     std::vector<float> with(size, NAN), without(size, NAN);
     b.out = with.data();
     const Status s1 = on_.run(b);
@@ -100,8 +71,6 @@ class Pair {
  private:
   gpu::GpuExecutor& on_;
   gpu::GpuExecutor& off_;
-  gpu::ExecModel m_;
-  std::mt19937 rng_;
   int calls_ = 0;
 };
 

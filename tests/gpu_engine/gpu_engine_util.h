@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 
 #include "cpu/quant_ref.h"
 #include "engine/model.h"
+#include "gpu/executor.h"
 #include "gpu/loader.h"
 #include "storage/gguf.h"
 
@@ -100,5 +102,62 @@ inline std::unique_ptr<Model> load_f32_copy(const std::string& src) {
   EXPECT_TRUE(m) << path << ": " << (m ? "" : m.error().message());
   return m ? std::move(*m) : nullptr;
 }
+
+// Scripted executor calls (the executor and graph tests): a sequence as the engine
+// keeps it, one call's inputs, and the bookkeeping every script does.
+struct ExecSeq {
+  std::vector<int32_t> table;  // [blocks_per_seq]
+  int32_t len = 0;
+};
+
+struct ExecCall {
+  std::vector<float> x;                    // [n_tokens, n_embd]
+  std::vector<gpu::BatchSegment> segments;
+  std::vector<int64_t> out_rows;
+  int32_t first_layer = -1;                // -1: the executor's first layer
+  int32_t n_layers = -1;
+  bool logits = true;
+};
+
+class ExecScriptBase {
+ public:
+  ExecScriptBase(const gpu::ExecModel& m, uint32_t seed) : m_(m), rng_(seed) {}
+
+  // n rows of N(0, 1) activations.
+  std::vector<float> random_x(int64_t n) {
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::vector<float> x(static_cast<size_t>(n * m_.n_embd));
+    for (float& v : x) v = nd(rng_);
+    return x;
+  }
+
+  // Appends `n` tokens of sequence `s` to the call (its rows follow the call's rows).
+  void add(ExecCall& c, ExecSeq& s, int64_t n) {
+    const int64_t first = c.segments.empty() ? 0 : c.segments.back().first + c.segments.back().n;
+    c.segments.push_back(gpu::BatchSegment{first, n, s.len, s.table});
+    s.len += static_cast<int32_t>(n);
+  }
+
+ protected:
+  // c as a batch (first_layer -1: `executor_first`), out not set yet.
+  gpu::ExecBatch batch(const ExecCall& c, int32_t executor_first) const {
+    gpu::ExecBatch b;
+    b.first_layer = c.first_layer < 0 ? executor_first : c.first_layer;
+    b.n_layers = c.n_layers;
+    b.x = c.x.data();
+    b.n_tokens = static_cast<int64_t>(c.x.size()) / m_.n_embd;
+    b.segments = c.segments;
+    b.logits = c.logits;
+    b.out_rows = c.out_rows;
+    return b;
+  }
+  // Floats of c's output: logits of the wanted rows, or the hidden state.
+  size_t out_size(const ExecCall& c) const {
+    return c.logits ? c.out_rows.size() * static_cast<size_t>(m_.n_vocab) : c.x.size();
+  }
+
+  gpu::ExecModel m_;
+  std::mt19937 rng_;
+};
 
 }  // namespace tandem::testing
