@@ -10,7 +10,8 @@
 #                                    /opt/deps, builds for sm_90 (TANDEM_CUDA_ARCHS),
 #                                    runs the GPU tests, makes a synthetic Llama-3.1-8B
 #                                    Q4_0 model and runs `tandem bench` on it (full
-#                                    offload, 16 of 32 layers, 64 sequences), and writes
+#                                    offload, 16 of 32 layers, 64 sequences, decode
+#                                    without CUDA graphs), and writes
 #                                    results under $OUT (see remote() for the time).
 #
 # The device call (its command may be at most 2000 characters):
@@ -86,7 +87,8 @@ unpack_deps() {
 #   build libtandem_cuda.so + the GPU test programs (sm_90)            ~60-120 s
 #   GPU tests: gpu_host, gpu (kernels), gpu_engine (executor)          ~60-90 s
 #   tandem bench on the 8B model, -r 2 each (model load, probes, plan upload included):
-#     full offload pp512 + tg128 ~30 s; --gpu-layers 16 ~60 s; --batch 64 tg128 ~30 s
+#     full offload pp512 + tg128 ~30 s; --gpu-layers 16 ~60 s; --batch 64 tg128 ~30 s;
+#     tg128 without CUDA graphs ~15 s
 # about 400-550 s in all. Each part runs under `timeout`, and a bench is skipped when
 # less time is left than it needs (TANDEM_GPU_DEADLINE, default 570 s from the start).
 # TANDEM_GPU_FULL=1 builds everything (kernel benchmarks included) and runs all of ctest
@@ -188,22 +190,24 @@ remote() {
   fi
   local json=$out/bench.json
   if [ -f "$model" ]; then
-    # name, seconds it needs, flags
-    local runs=("full_offload 60 --gpu-layers 32 -p 512 -n 128"
-                "gpu_layers_16 120 --gpu-layers 16 -p 512 -n 128"
-                "batch_64 60 --gpu-layers 32 --batch 64 -p 0 -n 128")
-    local r name need flags sep=""
+    # name, seconds it needs, environment (- for none), flags
+    local runs=("full_offload 60 - --gpu-layers 32 -p 512 -n 128"
+                "gpu_layers_16 120 - --gpu-layers 16 -p 512 -n 128"
+                "batch_64 60 - --gpu-layers 32 --batch 64 -p 0 -n 128"
+                "full_offload_no_graphs 30 TANDEM_CUDA_GRAPHS=0 --gpu-layers 32 -p 0 -n 128")
+    local r name need envs flags sep=""
     echo "{" >"$json"
     for r in "${runs[@]}"; do
-      read -r name need flags <<<"$r"
+      read -r name need envs flags <<<"$r"
+      [ "$envs" = "-" ] && envs=""
       if [ "$(left)" -lt "$need" ]; then
         note "bench $name skipped: $(left) s left, it needs about $need"
         continue
       fi
-      echo "----- bench $name: $flags" >>"$out/bench.log"
+      echo "----- bench $name: $envs $flags" >>"$out/bench.log"
       local res
-      # shellcheck disable=SC2086  # flags are words
-      if res=$(timeout "$(left)" "$tandem" bench -m "$model" $flags -r 2 --json 2>>"$out/bench.log"); then
+      # shellcheck disable=SC2086  # envs and flags are words
+      if res=$(env $envs timeout "$(left)" "$tandem" bench -m "$model" $flags -r 2 --json 2>>"$out/bench.log"); then
         printf '%s"%s": %s\n' "$sep" "$name" "$res" >>"$json"
         sep=","
         note "bench $name: $(echo "$res" | grep -oE '"(test|avg_ts)": [^,]*' | paste -sd ' ' -)"
