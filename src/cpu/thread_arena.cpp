@@ -156,6 +156,7 @@ struct ThreadArena::Impl {
 
  private:
   bool claim(int r, uint32_t tag, bool from_back, int64_t* k);
+  int fullest_region(uint32_t tag) const;  // -1: no chunk left in the job
   void run_chunk(int r, int64_t k);
 };
 
@@ -182,29 +183,34 @@ void ThreadArena::Impl::run_chunk(int r, int64_t k) {
 }
 
 void ThreadArena::Impl::participate(uint32_t tag, int home) {
-  int64_t k = 0;
   int64_t ran = 0;  // chunks this thread ran, counted into `done` once at the end
-  for (;; ++ran) {
-    if (home >= 0 && claim(home, tag, false, &k)) {
-      run_chunk(home, k);
-      continue;
+  for (;;) {
+    int64_t k = 0;
+    int r = home;
+    if (r < 0 || !claim(r, tag, false, &k)) {
+      // Nothing left at home: the region with the most chunks left, from its back (its
+      // owner keeps its stream), or from the front when the job is one shared region.
+      r = fullest_region(tag);
+      if (r < 0) break;
+      if (!claim(r, tag, !dynamic.load(std::memory_order_relaxed), &k)) continue;
     }
-    // Nothing left at home: the region with the most chunks left, from its back (its
-    // owner keeps its stream), or from the front when the job is one shared region.
-    int best = -1;
-    int64_t most = 0;
-    for (int r = 0; r < n_threads; ++r) {
-      const uint64_t v = spans[static_cast<size_t>(r)].v.load(std::memory_order_relaxed);
-      if (tag_of(v) == tag && back_of(v) - front_of(v) > most) {
-        most = back_of(v) - front_of(v);
-        best = r;
-      }
-    }
-    if (best < 0) break;
-    if (claim(best, tag, !dynamic.load(std::memory_order_relaxed), &k)) run_chunk(best, k);
-    else --ran;
+    run_chunk(r, k);
+    ++ran;
   }
   if (ran > 0) done.fetch_add(ran, std::memory_order_release);
+}
+
+int ThreadArena::Impl::fullest_region(uint32_t tag) const {
+  int best = -1;
+  int64_t most = 0;
+  for (int r = 0; r < n_threads; ++r) {
+    const uint64_t v = spans[static_cast<size_t>(r)].v.load(std::memory_order_relaxed);
+    if (tag_of(v) == tag && back_of(v) - front_of(v) > most) {
+      most = back_of(v) - front_of(v);
+      best = r;
+    }
+  }
+  return best;
 }
 
 void ThreadArena::Impl::worker_loop() {
@@ -271,7 +277,12 @@ void ThreadArena::Impl::run_job(int64_t n, int regions, int64_t chunk_len, bool 
     arena.enqueue([this] { worker_loop(); });
   }
   participate(tag, 0);
-  while (done.load(std::memory_order_acquire) != total) _mm_pause();
+  // The last chunks are others' (at most one each); yield when one takes long (its
+  // thread was descheduled, or more threads than cores share them).
+  for (int spins = 0; done.load(std::memory_order_acquire) != total; ++spins) {
+    if (spins < 4096) _mm_pause();
+    else std::this_thread::yield();
+  }
 }
 
 void ThreadArena::Impl::stop_workers() {
