@@ -16,8 +16,9 @@
 //   Q4_K, Q5_K: sum += (d_w * d_x) * isum - (dmin_w * d_x) * summ
 //   Q6_K: sum += (d_w * d_x) * isum
 // so results are bit-identical to vec_dot_ref. Weights are unpacked one sub-block at a
-// time and used by up to kMaxTokens tokens (prefill); one token runs two independent
-// vpdpbusd chains per Q4_K/Q5_K sub-block.
+// time and used by up to kMaxTokens tokens (prefill); one or two tokens (decode) take
+// each 64-byte chunk once for all the sub-blocks it holds (Q4_K/Q5_K: a pair, Q6_K: a
+// quad's four), since there the loads, not the arithmetic, bound the loop.
 //
 // Q2_K and Q3_K (16 sub-blocks of 16) take their 2-bit fields without shifting: sub-block
 // bits 2k, 2k+1 of a byte are masked in place, so vpdpbusd sums q * 4^k; the sub-block
@@ -54,6 +55,15 @@ using L6 = PackedQ6K;
 
 [[gnu::always_inline]] inline __m512i load512(const std::byte* p) {
   return _mm512_loadu_si512(reinterpret_cast<const void*>(p));
+}
+
+// 64 bytes at p in a register: GCC otherwise folds the load into every use (and, shift,
+// ternary logic), and duplicate 64-byte loads, not the vector ALUs, bound these loops
+// on Zen 5.
+[[gnu::always_inline]] inline __m512i load512_once(const std::byte* p) {
+  __m512i v = load512(p);
+  asm("" : "+v"(v));
+  return v;
 }
 
 // 16 bytes at p (lane r = byte r) widened to int32 lanes.
@@ -227,13 +237,91 @@ template <int J>
   else return _mm512_srli_epi16(qh, J - 4);
 }
 
+// The f32 terms of Q4_K/Q5_K block column p for T tokens (add_min_term). Each min is
+// in both int16 halves of its lane: vpdpwssd with the dword (bsums[2j], bsums[2j+1])
+// gives min_j * (bsums[2j] + bsums[2j+1]).
+template <int T>
+[[gnu::always_inline]] inline void add_q4_k_terms(__m512 (&acc)[T], const __m512i (&isum)[T], const std::byte* p,
+                                                  const BlockQ8_K* const* x, int64_t b) {
+  __m512i mins[8];
+  #pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) {
+    const __m512i m = lanes_u8(p + L4::kMins + kPackRows * j);
+    mins[j] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
+  }
+  const __m512 dw = lanes_f16(p + L4::kD);
+  const __m512 dminw = lanes_f16(p + L4::kDmin);
+  #pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = add_min_term(acc[t], isum[t], mins, dw, dminw, x[t][b]);
+}
+
+// Q4_K/Q5_K for one or two tokens (decode): sub-blocks 2P and 2P + 1 (the low and high
+// nibbles of the same 8 chunks) together, each chunk (and Q5_K's qh chunk) loaded once;
+// the generic loop below loads them once per sub-block, which is what bounds it for few
+// tokens. Q4_K's high nibbles stay in place (values 16 q; the sub-block sum, a multiple
+// of 16, is shifted down exactly before its scale), saving a shift per chunk. The
+// integer sums are the same, so the results are too.
+template <int T, bool kQ5>
+[[gnu::always_inline]] inline void q4_k_tokens_by_pair(const std::byte* gw, int64_t nb,
+                                                       const BlockQ8_K* const* x, float* const* y,
+                                                       int valid_rows) {
+  constexpr size_t kColumnBytes = kQ5 ? L5::kBytes : L4::kBytes;
+  constexpr int kLinesPerPair = kQ5 ? 12 : 10;  // 4 pairs prefetch the 37 / 45 lines
+  __m512 acc[T];
+  #pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i bit4 = _mm512_set1_epi8(0x10);
+  for (int64_t b = 0; b < nb; ++b) {
+    const std::byte* p = gw + static_cast<size_t>(b) * kColumnBytes;
+    __m512i isum[T];
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    for_each_constant<4>([&]<int P>() {
+      constexpr int kJ = 2 * P;  // sub-blocks kJ (low nibbles), kJ + 1 (high)
+      prefetch_ahead<kColumnBytes, kLinesPerPair * P, kLinesPerPair>(p);
+      __m512i s[T][2];
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) s[t][0] = s[t][1] = _mm512_setzero_si512();
+      #pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) {
+        const __m512i raw = load512_once(p + L4::kQs + 64 * (8 * P + i));
+        __m512i lo = _mm512_and_si512(raw, low4), hi;
+        if constexpr (kQ5) {
+          const __m512i qh = load512_once(p + L5::kQh + 64 * i);
+          lo = _mm512_ternarylogic_epi32(lo, q5_k_bit_to_4<kJ>(qh), bit4, 0xf8);
+          hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(raw, 4), low4),
+                                         q5_k_bit_to_4<kJ + 1>(qh), bit4, 0xf8);
+        } else {
+          hi = _mm512_andnot_si512(low4, raw);
+        }
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+          s[t][0] = _mm512_dpbusd_epi32(s[t][0], lo, bcast4(x[t][b].qs + 32 * kJ + 4 * i));
+          s[t][1] = _mm512_dpbusd_epi32(s[t][1], hi, bcast4(x[t][b].qs + 32 * (kJ + 1) + 4 * i));
+        }
+      }
+      const __m512i scale_lo = lanes_u8(p + L4::kScales + kPackRows * kJ);
+      const __m512i scale_hi = lanes_u8(p + L4::kScales + kPackRows * (kJ + 1));
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        const __m512i sub_hi = kQ5 ? s[t][1] : _mm512_srai_epi32(s[t][1], 4);
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(s[t][0], scale_lo),
+                                                             _mm512_mullo_epi32(sub_hi, scale_hi)));
+      }
+    });
+    add_q4_k_terms<T>(acc, isum, p, x, b);
+  }
+  store_rows<T>(acc, y, valid_rows);
+}
+
 template <int T, bool kQ5>
 [[gnu::always_inline]] inline void q4_k_tokens(const std::byte* gw, int64_t nb,
                                                const BlockQ8_K* const* x, float* const* y,
                                                int valid_rows) {
+  if constexpr (T <= 2) return q4_k_tokens_by_pair<T, kQ5>(gw, nb, x, y, valid_rows);
   constexpr size_t kColumnBytes = kQ5 ? L5::kBytes : L4::kBytes;
   constexpr int kLinesPerSub = kQ5 ? 6 : 5;  // 8 sub-blocks prefetch the 37 / 45 lines
-  constexpr int kChains = T == 1 ? 2 : 1;
   __m512 acc[T];
   #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
@@ -248,10 +336,9 @@ template <int T, bool kQ5>
     // chunks 8(j/2) .. 8(j/2)+7.
     for_each_constant<8>([&]<int J>() {
       prefetch_ahead<kColumnBytes, kLinesPerSub * J, kLinesPerSub>(p);
-      __m512i s[T][kChains];
+      __m512i s[T];
       #pragma GCC unroll 8
-      for (int t = 0; t < T; ++t)
-        for (int c = 0; c < kChains; ++c) s[t][c] = _mm512_setzero_si512();
+      for (int t = 0; t < T; ++t) s[t] = _mm512_setzero_si512();
       #pragma GCC unroll 8
       for (int i = 0; i < 8; ++i) {
         const __m512i raw = load512(p + L4::kQs + 64 * (8 * (J / 2) + i));
@@ -260,31 +347,13 @@ template <int T, bool kQ5>
         if constexpr (kQ5)  // w | (qh bit J at bit 4): elements 4i.. of sub-block J
           w = _mm512_ternarylogic_epi32(w, q5_k_bit_to_4<J>(load512(p + L5::kQh + 64 * i)), bit4, 0xf8);
         #pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) {
-          __m512i& acc_i = s[t][i % kChains];
-          acc_i = _mm512_dpbusd_epi32(acc_i, w, bcast4(x[t][b].qs + 32 * J + 4 * i));
-        }
+        for (int t = 0; t < T; ++t) s[t] = _mm512_dpbusd_epi32(s[t], w, bcast4(x[t][b].qs + 32 * J + 4 * i));
       }
       const __m512i scale = lanes_u8(p + L4::kScales + kPackRows * J);
       #pragma GCC unroll 8
-      for (int t = 0; t < T; ++t) {
-        __m512i sub = s[t][0];
-        if constexpr (kChains == 2) sub = _mm512_add_epi32(sub, s[t][1]);
-        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(sub, scale));
-      }
+      for (int t = 0; t < T; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], scale));
     });
-    // Each min in both int16 halves of its lane: vpdpwssd with the dword
-    // (bsums[2j], bsums[2j+1]) gives min_j * (bsums[2j] + bsums[2j+1]).
-    __m512i mins[8];
-    #pragma GCC unroll 8
-    for (int j = 0; j < 8; ++j) {
-      const __m512i m = lanes_u8(p + L4::kMins + kPackRows * j);
-      mins[j] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
-    }
-    const __m512 dw = lanes_f16(p + L4::kD);
-    const __m512 dminw = lanes_f16(p + L4::kDmin);
-    #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) acc[t] = add_min_term(acc[t], isum[t], mins, dw, dminw, x[t][b]);
+    add_q4_k_terms<T>(acc, isum, p, x, b);
   }
   store_rows<T>(acc, y, valid_rows);
 }
@@ -296,9 +365,7 @@ template <int T, bool kQ5>
 // as bits 4-5. The 16-bit shifts move only whole nibbles or bit pairs within a byte
 // where it matters: bits 4-5 of each result byte come from that byte's own qh bits.
 template <int K>
-[[gnu::always_inline]] inline __m512i q6_k_values(const std::byte* quad, __m512i low4, __m512i bits45) {
-  const __m512i ql = load512(quad + 64 * (K % 2));
-  const __m512i qh = load512(quad + 128);
+[[gnu::always_inline]] inline __m512i q6_k_group(__m512i ql, __m512i qh, __m512i low4, __m512i bits45) {
   const __m512i nib = K < 2 ? _mm512_and_si512(ql, low4) : _mm512_and_si512(_mm512_srli_epi16(ql, 4), low4);
   __m512i high;  // qh bits 2K, 2K+1 at bits 4-5
   if constexpr (K == 0) high = _mm512_slli_epi16(qh, 4);
@@ -307,11 +374,72 @@ template <int K>
   if constexpr (K == 3) high = _mm512_srli_epi16(qh, 2);
   return _mm512_ternarylogic_epi32(nib, high, bits45, 0xd8);  // bits45 ? high : nib
 }
+// The same from the quad's chunks: ql chunk K % 2, qh chunk.
+template <int K>
+[[gnu::always_inline]] inline __m512i q6_k_values(const std::byte* quad, __m512i low4, __m512i bits45) {
+  return q6_k_group<K>(load512(quad + 64 * (K % 2)), load512(quad + 128), low4, bits45);
+}
+
+// Q6_K for one or two tokens (decode): quad by quad, each quad's three chunks loaded once
+// and all four of its k-groups (sub-blocks S = 8h + 2K + u, K = 0..3) taken from them,
+// into four accumulators per token; the generic loop below goes sub-block by sub-block
+// and loads each qh chunk four times and each ql chunk twice, which is what bounds it
+// for few tokens. The integer sums are the same, so the results are too.
+template <int T>
+[[gnu::always_inline]] inline void q6_k_tokens_by_quad(const std::byte* gw, int64_t nb,
+                                                       const BlockQ8_K* const* x, float* const* y,
+                                                       int valid_rows) {
+  __m512 acc[T];
+  #pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i bits45 = _mm512_set1_epi8(0x30);
+  for (int64_t b = 0; b < nb; ++b) {
+    const std::byte* p = gw + static_cast<size_t>(b) * L6::kBytes;
+    __m512i isum[T];
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    for_each_constant<4>([&]<int HU>() {  // h = HU / 2, u = HU % 2: quads 8h + 4u + m
+      constexpr int kH = HU / 2, kU = HU % 2;
+      __m512i s[T][4];  // s[t][K]: sub-block 8h + 2K + u
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t)
+        for (int k = 0; k < 4; ++k) s[t][k] = _mm512_set1_epi32(-32 * x[t][b].bsums[8 * kH + 2 * k + kU]);
+      for_each_constant<4>([&]<int M>() {
+        prefetch_ahead<L6::kBytes, 4 * (4 * HU + M), 4>(p);  // 53 lines
+        const std::byte* quad = p + L6::kQuads + 3 * 64 * (8 * kH + 4 * kU + M);
+        const __m512i ql0 = load512_once(quad), ql1 = load512_once(quad + 64);
+        const __m512i qh = load512_once(quad + 128);
+        const __m512i w[4] = {q6_k_group<0>(ql0, qh, low4, bits45), q6_k_group<1>(ql1, qh, low4, bits45),
+                              q6_k_group<2>(ql0, qh, low4, bits45), q6_k_group<3>(ql1, qh, low4, bits45)};
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; ++t)
+          #pragma GCC unroll 4
+          for (int k = 0; k < 4; ++k)
+            s[t][k] = _mm512_dpbusd_epi32(s[t][k], w[k], bcast4(x[t][b].qs + 16 * (8 * kH + 2 * k + kU) + 4 * M));
+      });
+      #pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        const __m512i scale = lanes_i8(p + L6::kScales + kPackRows * (8 * kH + 2 * k + kU));
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t][k], scale));
+      }
+    });
+    const __m512 dw = lanes_f16(p + L6::kD);
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(x[t][b].d));
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])));
+    }
+  }
+  store_rows<T>(acc, y, valid_rows);
+}
 
 template <int T>
 [[gnu::always_inline]] inline void q6_k_tokens(const std::byte* gw, int64_t nb,
                                                const BlockQ8_K* const* x, float* const* y,
                                                int valid_rows) {
+  if constexpr (T <= 2) return q6_k_tokens_by_quad<T>(gw, nb, x, y, valid_rows);
   __m512 acc[T];
   #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
