@@ -62,7 +62,7 @@ extern "C" {
 
 /* The version of this header; tandem_version() gives the library's. */
 #define TANDEM_VERSION_MAJOR 0
-#define TANDEM_VERSION_MINOR 1
+#define TANDEM_VERSION_MINOR 2
 #define TANDEM_VERSION_PATCH 0
 
 /* ---------------------------------------------------------------- status and errors */
@@ -97,15 +97,65 @@ TANDEM_API const char* tandem_version_string(void);
 typedef int32_t tandem_token;
 typedef struct tandem_model tandem_model;
 
+/* GPU placement
+ *   The model params ask; each tandem_context_create carries it out, because the plan
+ *   covers the context's KV cache too (n_ctx and kv_type): the output head goes on the
+ *   GPU first, then the LAST layers, each with its KV cache, as many as the budget holds
+ *   beside the fixed parts (activations, workspaces); the CPU runs the first layers and
+ *   the hidden state crosses to the GPU once per forward pass. The plan is checked
+ *   against the budget before anything is allocated on the device.
+ *   Each context that uses the GPU holds its own copy of its GPU layers' weights there
+ *   (the budget is per context): most programs make one context per model.
+ *   The tandem_context_gpu_* functions say what a context got, and why not more.
+ *   The library reads no environment variables (the `tandem` command's TANDEM_GPU_EMULATE
+ *   is the command's own): a program that wants such a switch sets these fields. */
+
+/* tandem_model_params.n_gpu_layers: the head and as many of the last layers as fit. */
+#define TANDEM_GPU_LAYERS_AUTO (-1)
+
+/* Which GPU a model's contexts use. */
+typedef enum tandem_gpu_kind {
+  TANDEM_GPU_CUDA = 0,    /* CUDA device gpu_device, where there is one: a driver, a device and
+                             libtandem_cuda.so (beside libtandem, in ../gpu of a build tree, or
+                             on the dynamic loader's path) */
+  TANDEM_GPU_EMULATED = 1 /* an emulated GPU: host memory held to the plan's sizes, the CPU's
+                             reference kernels, single-threaded and slow. For testing the GPU
+                             path (placement, budgets, fallback) where there is no GPU; its
+                             logits equal the CPU's within f32 rounding (not bit for bit) */
+} tandem_gpu_kind;
+
 typedef struct tandem_model_params {
-  int32_t reserved; /* must be 0; placement options (GPU memory budget, ...) come here */
+  /* TANDEM_GPU_LAYERS_AUTO (default): the output head and as many of the last layers as
+   *   the budget holds. No GPU, a budget too small even for the head, or a GPU that cannot
+   *   run the model (a weight type or KV layout its kernels lack) leave the context on the
+   *   CPU: tandem_context_gpu_fallback_reason says why.
+   * 0: CPU only; no GPU is looked for.
+   * N > 0: the head and the last min(N, n_layer) layers, or an error: no GPU
+   *   (tandem_model_load: TANDEM_ERR_UNSUPPORTED), a GPU that cannot run the model
+   *   (tandem_context_create: TANDEM_ERR_UNSUPPORTED), a budget too small
+   *   (tandem_context_create: TANDEM_ERR_OUT_OF_MEMORY, the message naming every size
+   *   and how many layers would fit). The CPU never runs those layers, so their weights
+   *   are not re-laid out for it at load.
+   * Other negative values: TANDEM_ERR_INVALID_ARGUMENT. */
+  int32_t n_gpu_layers;
+  int32_t gpu_device; /* CUDA device index, >= 0. Default 0 */
+  /* The GPU memory each context may use, in bytes. 0 (default): the device's free memory
+   * when the context is created, less 512 MiB of headroom; the emulated GPU: no limit. */
+  uint64_t gpu_mem;
+  tandem_gpu_kind gpu; /* default TANDEM_GPU_CUDA */
+  /* For testing the CPU fallback: with TANDEM_GPU_EMULATED, a non-NULL text makes the
+   * emulated GPU refuse every model as a CUDA backend refuses one its kernels cannot take,
+   * with this text as the reason (copied at load). Must be NULL otherwise. Default NULL. */
+  const char* gpu_emulate_refusal;
 } tandem_model_params;
 
 TANDEM_API tandem_model_params tandem_model_default_params(void);
 
-/* Maps and validates a GGUF model and its vocabulary. A missing file gives
+/* Maps and validates a GGUF model and its vocabulary, and finds the GPU params asks for
+ * (see tandem_model_params; nothing is put on it yet). A missing file gives
  * TANDEM_ERR_NOT_FOUND, an unreadable one TANDEM_ERR_IO, a malformed one
- * TANDEM_ERR_BAD_MODEL; the message names the path. params may be NULL. */
+ * TANDEM_ERR_BAD_MODEL; the message names the path. params may be NULL (defaults: auto
+ * placement on a CUDA device when there is one, else the CPU). */
 TANDEM_API tandem_status tandem_model_load(const char* path, const tandem_model_params* params,
                                            tandem_model** out);
 TANDEM_API void tandem_model_free(tandem_model* model);
@@ -186,7 +236,9 @@ typedef struct tandem_context_params {
 TANDEM_API tandem_context_params tandem_context_default_params(void);
 
 /* A context over a model: its KV cache and scratch memory, for one token sequence.
- * params may be NULL. */
+ * params may be NULL. Places the model's GPU part for this context (see GPU placement):
+ * an explicit n_gpu_layers that cannot be honoured fails here (TANDEM_ERR_UNSUPPORTED;
+ * TANDEM_ERR_OUT_OF_MEMORY for a plan over the budget, before anything is allocated). */
 TANDEM_API tandem_status tandem_context_create(tandem_model* model,
                                                const tandem_context_params* params,
                                                tandem_context** out);
@@ -200,6 +252,24 @@ TANDEM_API tandem_status tandem_context_truncate(tandem_context* ctx, int32_t n_
 /* Context size in tokens and tokens cached now; -1 on NULL. */
 TANDEM_API int32_t tandem_context_n_ctx(const tandem_context* ctx);
 TANDEM_API int32_t tandem_context_n_past(const tandem_context* ctx);
+
+/* Where a context runs (see GPU placement above). */
+/* Layers on the GPU: the last n of the model's layers; 0: none. -1 on NULL. */
+TANDEM_API int32_t tandem_context_n_gpu_layers(const tandem_context* ctx);
+/* 1 if the output head (output norm and matrix) runs on the GPU, else 0 (also on NULL).
+ * Auto placement under a small budget may give the head and no layer. */
+TANDEM_API int tandem_context_gpu_output(const tandem_context* ctx);
+/* Bytes of GPU memory the context holds (its plan: the weights of its GPU layers and
+ * head, their KV cache, activations and workspaces); 0 on the CPU and on NULL. */
+TANDEM_API uint64_t tandem_context_gpu_bytes(const tandem_context* ctx);
+/* The GPU the context runs on, as its backend names it; "" on the CPU and on NULL. */
+TANDEM_API const char* tandem_context_gpu_name(const tandem_context* ctx);
+/* Why the context runs wholly on the CPU although its model's params asked for a GPU
+ * (n_gpu_layers TANDEM_GPU_LAYERS_AUTO): "no CUDA device (<why>)", "the CUDA backend
+ * cannot run this model (<why>)", "the GPU memory plan puts nothing on the GPU (<why>)".
+ * "" when something runs on the GPU, when n_gpu_layers is 0, and on NULL. Valid as long
+ * as the context. */
+TANDEM_API const char* tandem_context_gpu_fallback_reason(const tandem_context* ctx);
 
 /* Runs tokens[0, n_tokens) at positions n_past... (appending them to the cache) and sets
  * *logits to their logits, row-major [n_rows, n_vocab] with n_rows = n_tokens when

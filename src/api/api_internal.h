@@ -5,12 +5,14 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <type_traits>
 
 #include "core/status.h"
 #include "engine/context.h"
+#include "engine/device_setup.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
 #include "engine/tokenizer.h"
@@ -18,12 +20,41 @@
 
 namespace tandem::api {
 
+// The GPU a model's params asked for and found (engine/device_setup.h). Each context
+// creation plans and places on it, one at a time (`mutex`: contexts of one model may be
+// created on several threads).
+struct ModelGpu {
+  DeviceRequest request;
+  FoundGpu found;
+  std::mutex mutex;
+};
+
 // A loaded model and its vocabulary; shared by the model handle and its contexts, so a
-// context stays usable if the model handle is freed first. Read-only once built.
+// context stays usable if the model handle is freed first. Read-only once built (but
+// for gpu's placements, under its mutex).
 struct LoadedModel {
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<ModelGpu> gpu;  // null: n_gpu_layers 0, the CPU only
 };
+
+// Where a context runs, for the tandem_context_gpu_* queries.
+struct ContextGpu {
+  int32_t n_layers = 0;
+  bool output = false;
+  uint64_t bytes = 0;
+  std::string name;             // the device's name; "" on the CPU
+  std::string fallback_reason;  // ContextDevice::cpu_reason
+};
+
+// The engine's request for tandem_model_params (checked: kInvalidArgument naming the
+// field); CUDA's library is looked for beside libtandem, then on the loader's path.
+Result<DeviceRequest> device_request(const tandem_model_params& p);
+// The model's GPU part placed for a context of `cfg` (place_context; nothing when the
+// model has no GPU request). Serialised per model.
+Result<ContextDevice> place_for_context(const LoadedModel& m, const ContextConfig& cfg);
+// What `d` placed, for the queries.
+ContextGpu context_gpu(const LoadedModel& m, const ContextDevice& d);
 
 // Sets the thread's last-error text and returns `status`.
 tandem_status fail(tandem_status status, std::string message);
@@ -75,9 +106,10 @@ struct tandem_model {
 };
 
 struct tandem_context {
-  std::shared_ptr<const tandem::api::LoadedModel> loaded;  // keeps *ctx's model alive
+  std::shared_ptr<const tandem::api::LoadedModel> loaded;  // keeps *ctx's model (and GPU backend) alive
   std::unique_ptr<tandem::Context> ctx;                     // one sequence: id 0
   int32_t n_batch = 512;                                    // prompt tokens per forward pass
+  tandem::api::ContextGpu gpu;
 };
 
 struct tandem_sampler {

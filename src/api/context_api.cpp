@@ -62,9 +62,14 @@ tandem_status tandem_context_create(tandem_model* model, const tandem_context_pa
     const tandem_context_params p = params != nullptr ? *params : tandem_context_default_params();
     auto cfg = tandem::api::context_config(p);
     if (!cfg) return fail(TANDEM_ERR_INVALID_ARGUMENT, "tandem_context_create: " + cfg.error().message());
-    auto ctx = tandem::Context::create(*model->loaded->model, *cfg);
+    const tandem::api::LoadedModel& m = *model->loaded;
+    auto device = tandem::api::place_for_context(m, *cfg);
+    if (!device)
+      return fail(tandem::Error(device.error().code()) << "tandem_context_create: " << device.error().message());
+    tandem::api::ContextGpu gpu = tandem::api::context_gpu(m, *device);
+    auto ctx = tandem::Context::create(*m.model, *cfg, std::move(device->layers));
     if (!ctx) return fail(ctx.error());
-    *out = new tandem_context{model->loaded, std::move(*ctx), p.n_batch};
+    *out = new tandem_context{model->loaded, std::move(*ctx), p.n_batch, std::move(gpu)};
     return ok();
   });
 }

@@ -8,10 +8,20 @@ namespace tandem::api {
 namespace {
 
 // The model and its vocabulary, checked against each other (as open_runtime does, but
-// without a context: the C API makes those separately).
-Result<std::shared_ptr<const LoadedModel>> load_model(const std::string& path) {
+// without a context: the C API makes those separately), and the GPU `r` asks for.
+Result<std::shared_ptr<const LoadedModel>> load_model(const std::string& path, const DeviceRequest& r) {
   auto m = std::make_shared<LoadedModel>();
-  TANDEM_ASSIGN_OR_RETURN(m->model, Model::load(path));
+  ModelLoadOptions lo;
+  if (!(r.gpu_layers && *r.gpu_layers == 0)) {
+    m->gpu = std::make_unique<ModelGpu>();
+    m->gpu->request = r;
+    m->gpu->found = find_gpu(r);
+    if (r.layers_required() && m->gpu->found.backend() == nullptr)
+      return Error(Code::kUnsupported) << "tandem_model_load: params.n_gpu_layers is " << *r.gpu_layers
+                                       << ", but there is no GPU: no CUDA device (" << m->gpu->found.missing << ")";
+    TANDEM_ASSIGN_OR_RETURN(lo, device_load_options(path, r, m->gpu->found));
+  }
+  TANDEM_ASSIGN_OR_RETURN(m->model, Model::load(path, lo));
   TANDEM_ASSIGN_OR_RETURN(m->tokenizer, load_tokenizer(m->model->file()));
   if (m->tokenizer->n_vocab() != m->model->config().n_vocab)
     return Error(Code::kBadGguf) << path << ": the tokenizer has " << m->tokenizer->n_vocab()
@@ -36,7 +46,11 @@ extern "C" {
 
 tandem_model_params tandem_model_default_params(void) {
   tandem_model_params p;
-  p.reserved = 0;
+  p.n_gpu_layers = TANDEM_GPU_LAYERS_AUTO;
+  p.gpu_device = 0;
+  p.gpu_mem = 0;
+  p.gpu = TANDEM_GPU_CUDA;
+  p.gpu_emulate_refusal = nullptr;
   return p;
 }
 
@@ -46,11 +60,12 @@ tandem_status tandem_model_load(const char* path, const tandem_model_params* par
     if (out == nullptr) return fail(TANDEM_ERR_INVALID_ARGUMENT, "tandem_model_load: out is NULL");
     *out = nullptr;
     if (path == nullptr) return fail(TANDEM_ERR_INVALID_ARGUMENT, "tandem_model_load: path is NULL");
-    if (params != nullptr && params->reserved != 0)
-      return fail(TANDEM_ERR_INVALID_ARGUMENT,
-                  "tandem_model_load: params.reserved is " + std::to_string(params->reserved) +
-                      ", must be 0 (start from tandem_model_default_params())");
-    auto m = tandem::api::load_model(path);
+    const tandem_model_params p = params != nullptr ? *params : tandem_model_default_params();
+    auto request = tandem::api::device_request(p);
+    if (!request)
+      return fail(TANDEM_ERR_INVALID_ARGUMENT, "tandem_model_load: " + request.error().message() +
+                                                   " (start from tandem_model_default_params())");
+    auto m = tandem::api::load_model(path, *request);
     if (!m) return fail(m.error());
     *out = new tandem_model{std::move(*m)};
     return ok();

@@ -9,6 +9,10 @@
 // A GPU that cannot run the model (its backend refuses it as unsupported: a weight type
 // or KV layout its kernels cannot take) leaves the whole model to the CPU, said once on
 // stderr, unless --gpu-layers asked for layers there (open_runtime_on).
+//
+// The decisions (which GPU, the budget, the plan's settings, the fallback) are
+// engine/device_setup.h's, shared with the C API; this file turns the flags into a
+// DeviceRequest and says what happened.
 #pragma once
 
 #include <cstdio>
@@ -18,18 +22,19 @@
 
 #include "cli/commands.h"
 #include "core/status.h"
+#include "engine/device_setup.h"
 #include "engine/memory_plan.h"
 #include "engine/runtime.h"
-#include "gpu/loader.h"
 
 namespace tandem::cli {
 
+// What setup_gpu found and planned (engine/device_setup.h does the work; this room
+// parses the flags and prints).
 struct GpuSetup {
-  std::optional<gpu::LoadedBackend> backend;  // a CUDA device; none: CPU only
-  std::unique_ptr<gpu::GpuBackend> emulated;  // --gpu-emulate
-  std::optional<MemoryPlan> plan;             // made when asked for or when there is a GPU
-  bool layers_required = false;  // --gpu-layers N with N > 0: a GPU that refuses the model is an error
-  std::string refused;           // why the GPU refused the model (open_runtime_on ran it on the CPU)
+  DeviceRequest request;          // the flags, parsed
+  FoundGpu gpu;                   // the emulated GPU, a CUDA device, or none
+  std::optional<MemoryPlan> plan; // made when asked for or when there is a GPU
+  std::string refused;            // why the GPU refused the model (open_runtime_on ran it on the CPU)
 
   // The backend that runs the plan's device part (the emulated GPU, else the CUDA
   // device), with the plan; empty (CPU only) when nothing is placed, there is no GPU or

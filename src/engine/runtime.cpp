@@ -1,6 +1,7 @@
 #include "engine/runtime.h"
 
 #include "engine/device_layers.h"
+#include "engine/device_setup.h"
 #include "engine/vocab.h"
 
 namespace tandem {
@@ -32,24 +33,14 @@ Result<Runtime> open_runtime(const std::string& model_path, const ContextConfig&
   if (rt.tokenizer->n_vocab() != rt.model->config().n_vocab)
     return Error(Code::kBadGguf) << model_path << ": the tokenizer has " << rt.tokenizer->n_vocab()
                                  << " tokens but token_embd.weight has " << rt.model->config().n_vocab << " rows";
-  DeviceLayers layers;
-  if (on_device) {
-    auto placed = place_on_device(*device.backend, *device.plan, *rt.model);
-    if (placed) {
-      layers = std::move(*placed);
-    } else if (placed.error().code() != Code::kUnsupported) {
-      return placed.error();
-    } else if (!device.cpu_fallback) {
-      return Error(Code::kUnsupported) << device.backend->device().name << " cannot run this model: "
-                                       << placed.error().message();
-    } else {
-      // The device's layers were left unpacked: load again with every layer for the CPU.
-      rt.device_refusal = placed.error().message();
-      rt.model.reset();
-      TANDEM_ASSIGN_OR_RETURN(rt.model, Model::load(model_path, ModelLoadOptions{}));
-    }
+  TANDEM_ASSIGN_OR_RETURN(DevicePlacement placed, place_or_fall_back(device, *rt.model));
+  if (!placed.refusal.empty()) {
+    // The device's layers were left unpacked: load again with every layer for the CPU.
+    rt.device_refusal = std::move(placed.refusal);
+    rt.model.reset();
+    TANDEM_ASSIGN_OR_RETURN(rt.model, Model::load(model_path, ModelLoadOptions{}));
   }
-  TANDEM_ASSIGN_OR_RETURN(rt.context, Context::create(*rt.model, cfg, std::move(layers)));
+  TANDEM_ASSIGN_OR_RETURN(rt.context, Context::create(*rt.model, cfg, std::move(placed.layers)));
   return rt;
 }
 

@@ -45,9 +45,17 @@ inline const std::vector<std::pair<int32_t, float>> kPromptTop1 = {
 // F32 weights and f32 KV: both engines compute in f32 (tests/engine/golden_test.cpp's kF32Tol).
 inline constexpr float kF32LogitTol = 1e-4f;
 
-inline ModelPtr load_stories() {
+// Model params for the CPU alone: the tests that compare with golden values run on the
+// CPU on every machine (tests/api/gpu_test.cpp tests placement).
+inline tandem_model_params cpu_params() {
+  tandem_model_params p = tandem_model_default_params();
+  p.n_gpu_layers = 0;
+  return p;
+}
+
+inline ModelPtr load_stories(const tandem_model_params& params = cpu_params()) {
   tandem_model* m = nullptr;
-  const tandem_status s = tandem_model_load(stories_path().c_str(), nullptr, &m);
+  const tandem_status s = tandem_model_load(stories_path().c_str(), &params, &m);
   EXPECT_EQ(s, TANDEM_OK) << tandem_last_error();
   return ModelPtr(m);
 }

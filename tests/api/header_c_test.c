@@ -31,6 +31,14 @@ int main(void) {
   tandem_version(&major, NULL, NULL);
   check(major == TANDEM_VERSION_MAJOR, "library major version equals the header's");
 
+  tandem_model_params mp = tandem_model_default_params();
+  check(mp.n_gpu_layers == TANDEM_GPU_LAYERS_AUTO && mp.gpu_device == 0 && mp.gpu_mem == 0 &&
+            mp.gpu == TANDEM_GPU_CUDA && mp.gpu_emulate_refusal == NULL,
+        "model defaults: auto placement on a CUDA device");
+  check(tandem_context_n_gpu_layers(NULL) == -1 && tandem_context_gpu_bytes(NULL) == 0 &&
+            tandem_context_gpu_fallback_reason(NULL)[0] == '\0',
+        "GPU queries on a NULL context");
+
   tandem_context_params cp = tandem_context_default_params();
   check(cp.kv_type == TANDEM_KV_F16 && cp.n_batch > 0, "context defaults");
   tandem_sampler_params sp = tandem_sampler_default_params();

@@ -85,18 +85,5 @@ TEST(ApiModel, NullArgumentsAreInvalid) {
   EXPECT_NE(std::string(tandem_last_error()).find("out is NULL"), std::string::npos) << tandem_last_error();
 }
 
-TEST(ApiModel, ReservedParamMustBeZero) {
-  REQUIRE_STORIES();
-  tandem_model_params p = tandem_model_default_params();
-  EXPECT_EQ(p.reserved, 0);
-  p.reserved = 7;
-  tandem_model* m = nullptr;
-  EXPECT_EQ(tandem_model_load(stories_path().c_str(), &p, &m), TANDEM_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(m, nullptr);
-  p.reserved = 0;
-  ASSERT_EQ(tandem_model_load(stories_path().c_str(), &p, &m), TANDEM_OK) << tandem_last_error();
-  tandem_model_free(m);
-}
-
 }  // namespace
 }  // namespace tandem_api_test
