@@ -380,6 +380,18 @@ template <int K>
   return q6_k_group<K>(load512(quad + 64 * (K % 2)), load512(quad + 128), low4, bits45);
 }
 
+// The f32 term of Q6_K block column p for T tokens, added to acc: (d_w * d_x) * isum.
+template <int T>
+[[gnu::always_inline]] inline void add_q6_k_terms(__m512 (&acc)[T], const __m512i (&isum)[T], const std::byte* p,
+                                                  const BlockQ8_K* const* x, int64_t b) {
+  const __m512 dw = lanes_f16(p + L6::kD);
+  #pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) {
+    const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(x[t][b].d));
+    acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])));
+  }
+}
+
 // Q6_K for one or two tokens (decode): quad by quad, each quad's three chunks loaded once
 // and all four of its k-groups (sub-blocks S = 8h + 2K + u, K = 0..3) taken from them,
 // into four accumulators per token; the generic loop below goes sub-block by sub-block
@@ -425,12 +437,7 @@ template <int T>
         for (int t = 0; t < T; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t][k], scale));
       }
     });
-    const __m512 dw = lanes_f16(p + L6::kD);
-    #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) {
-      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(x[t][b].d));
-      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])));
-    }
+    add_q6_k_terms<T>(acc, isum, p, x, b);
   }
   store_rows<T>(acc, y, valid_rows);
 }
@@ -468,12 +475,7 @@ template <int T>
       #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], scale));
     });
-    const __m512 dw = lanes_f16(p + L6::kD);
-    #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) {
-      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(x[t][b].d));
-      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])));
-    }
+    add_q6_k_terms<T>(acc, isum, p, x, b);
   }
   store_rows<T>(acc, y, valid_rows);
 }
